@@ -1,0 +1,1 @@
+"""CLI sub-commands. Each module exposes ``register(subparsers)`` and sets ``func``."""

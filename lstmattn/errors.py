@@ -1,0 +1,28 @@
+"""Exception types shared by the package; the CLI turns them into one-line messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["LstmattnError", "DataError", "ConfigError"]
+
+
+class LstmattnError(Exception):
+    """Base class of every error the package raises on purpose."""
+
+
+class ConfigError(LstmattnError, ValueError):
+    """A configuration value or profile name is invalid."""
+
+
+class DataError(LstmattnError):
+    """A data file is missing, unreadable or malformed.
+
+    The message always starts with the offending file so that batch reports stay
+    readable: ``"path/to/file.png: truncated PNG (cannot decode)"``.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
