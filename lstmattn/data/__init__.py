@@ -1,0 +1,7 @@
+"""Data sets: the synthetic CT phantoms (offline default) and loaders for the paper's
+real data formats (COVIDx-CT, CNCB segmentation, MedSeg/COVID-SemiSeg, iCTCF, DICOM).
+
+Every loader returns images as ``FloatTensor[3, H, W]`` in ``[0, 1]`` (grey replicated
+to three channels). The paper's per-image standardisation (§4.1) is applied inside the
+model's transform, so the same tensors serve training, evaluation and prediction.
+"""
