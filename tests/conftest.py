@@ -18,3 +18,43 @@ def sample_data() -> Path:
     if not root.is_dir():
         pytest.fail(f"sample data folder not found: {root} (set LSTMATTN_SAMPLE_DATA)")
     return root
+
+
+def tiny_model_config(**overrides):
+    """A very small ModelConfig for fast CPU tests (same architecture, smaller sizes)."""
+    from dataclasses import replace
+
+    from lstmattn.config import BackboneConfig, get_profile
+
+    base = get_profile("quick").model
+    tiny = replace(
+        base,
+        backbone=BackboneConfig(name="resnet18", out_channels=32),
+        image_size=64,
+        anchor_sizes=(8, 16, 32, 64, 128),
+        rpn_pre_nms_top_n_train=200,
+        rpn_pre_nms_top_n_test=100,
+        rpn_post_nms_top_n_train=100,
+        rpn_post_nms_top_n_test=50,
+        box_representation_size=64,
+        mask_head_layers=1,
+        box_batch_size_per_image=64,
+        roi_batch_size=4,
+        lstm_hidden_size=32,
+        classifier_hidden_size=16,
+    )
+    return replace(tiny, **overrides)
+
+
+def segmentation_target(size: int = 64) -> dict:
+    """One lung-like box and one lesion with matching masks, in a ``size``² image."""
+    import torch
+
+    masks = torch.zeros(2, size, size, dtype=torch.uint8)
+    masks[0, 8:56, 6:30] = 1
+    masks[1, 20:34, 12:24] = 1
+    return {
+        "boxes": torch.tensor([[6.0, 8.0, 30.0, 56.0], [12.0, 20.0, 24.0, 34.0]]),
+        "labels": torch.tensor([1, 2]),
+        "masks": masks,
+    }

@@ -1,0 +1,295 @@
+"""The one-shot model of Figure 1: Mask R-CNN + RoI classification branch + attention
+layer + two image classification modules, solving segmentation and classification at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal
+
+import torch
+from torch import Tensor, nn
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.detection.rpn import RPNHead
+from torchvision.models.detection.transform import resize_boxes
+from torchvision.ops import MultiScaleRoIAlign
+
+from lstmattn.config import ModelConfig
+from lstmattn.losses import CLASSIFICATION_LOSS_NAME, delta_sigma_loss
+from lstmattn.model.attention import AttentionLayer, AttentionOutput
+from lstmattn.model.backbone import build_backbone, feature_map_names
+from lstmattn.model.heads import ImageClassificationHead
+from lstmattn.model.roi_classification import RoIClassificationBranch, RoISequence
+from lstmattn.model.rpn import OneShotRPN
+from lstmattn.model.transform import PerImageStandardizeTransform
+
+__all__ = ["ClassificationOutput", "OneShotLSTMAttention", "segmentation_components"]
+
+_DEFAULT_ANCHOR_SIZES = (32, 64, 128, 256, 512)
+
+
+@dataclass
+class ClassificationOutput:
+    """Everything the full classification branch computes for a batch of B images."""
+
+    positive_logits: Tensor  # h(x_POS), FloatTensor[B, K]
+    negative_logits: Tensor  # h(x_NEG), FloatTensor[B, K]
+    rois: RoISequence
+    attention: AttentionOutput
+
+    @property
+    def delta(self) -> Tensor:
+        """Δ = h(x_POS) − h(x_NEG) (Eq. 9 before the sigmoid), ``FloatTensor[B, K]``."""
+        return self.positive_logits - self.negative_logits
+
+
+def segmentation_components(config: ModelConfig) -> dict[str, Any]:
+    """Backbone, RPN and RoI-head parts of the segmentation branch (§3.3-3.5), as keyword
+    arguments for torchvision's ``MaskRCNN``; shared with the Mask R-CNN baselines."""
+    backbone = build_backbone(config.backbone)
+    channels = backbone.out_channels
+    names = feature_map_names(config.backbone)
+    levels = 1 if config.backbone.fpn_levels == "c5" else 5
+    sizes = tuple(config.anchor_sizes or _DEFAULT_ANCHOR_SIZES)
+    if levels == 1:
+        anchor_sizes: tuple[tuple[int, ...], ...] = (sizes,)
+    elif len(sizes) == levels:
+        anchor_sizes = tuple((size,) for size in sizes)
+    else:
+        raise ValueError(f"anchor_sizes needs one size per FPN level ({levels}), got {sizes}")
+    anchors = AnchorGenerator(anchor_sizes, (tuple(config.anchor_aspect_ratios),) * levels)
+    return dict(
+        backbone=backbone,
+        rpn_anchor_generator=anchors,
+        rpn_head=RPNHead(channels, anchors.num_anchors_per_location()[0]),
+        box_roi_pool=MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2),
+        box_head=TwoMLPHead(channels * 7 * 7, config.box_representation_size),
+        box_predictor=FastRCNNPredictor(config.box_representation_size, config.num_segmentation_classes),
+        mask_roi_pool=MultiScaleRoIAlign(names, output_size=14, sampling_ratio=2),
+        mask_head=MaskRCNNHeads(channels, [channels] * config.mask_head_layers, 1),
+        mask_predictor=MaskRCNNPredictor(channels, channels, config.num_segmentation_classes),
+        min_size=config.image_size,
+        max_size=config.image_size,
+        rpn_pre_nms_top_n_train=config.rpn_pre_nms_top_n_train,
+        rpn_pre_nms_top_n_test=config.rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_train=config.rpn_post_nms_top_n_train,
+        rpn_post_nms_top_n_test=config.rpn_post_nms_top_n_test,
+        rpn_nms_thresh=config.rpn_nms_thresh,
+        rpn_batch_size_per_image=config.rpn_batch_size_per_image,
+        rpn_positive_fraction=config.rpn_positive_fraction,
+        box_score_thresh=config.box_score_thresh,
+        box_nms_thresh=config.box_nms_thresh,
+        box_detections_per_img=config.box_detections_per_img,
+        box_fg_iou_thresh=config.box_fg_iou_thresh,
+        box_bg_iou_thresh=config.box_bg_iou_thresh,
+        box_batch_size_per_image=config.box_batch_size_per_image,
+        box_positive_fraction=config.box_positive_fraction,
+    )
+
+
+class OneShotLSTMAttention(MaskRCNN):
+    """One-shot COVID-19 classification and lesion segmentation with LSTM attention.
+
+    Extends torchvision's ``MaskRCNN`` (the segmentation branch, §3.3-3.5, unchanged)
+    with the RoI classification branch (§3.6), the attention layer (§3.7) and the
+    positive/negative image classification modules (§3.8).
+
+    Input: ``images``, a list of ``FloatTensor[3, H, W]`` in ``[0, 1]`` (any size; the
+    transform resizes to ``image_size``² and standardises each image).
+
+    Training (``model.train()``) takes ``targets``, one dict per image, each with
+      * segmentation labels: ``boxes (FloatTensor[N, 4])``, ``labels (Int64Tensor[N])``
+        with 1 lungs / 2 GGO / 3 consolidation, ``masks (UInt8Tensor[N, H, W])``; and/or
+      * an image label: ``image_label (Int64Tensor[])``, 0 Normal / 1 CP / 2 COVID-19.
+    It returns a dict of scalar losses: the five Mask R-CNN terms (``loss_objectness``,
+    ``loss_rpn_box_reg``, ``loss_classifier``, ``loss_box_reg``, ``loss_mask``) over the
+    images with segmentation labels, and ``loss_classification`` (Eq. 9-10) over the
+    images with image labels. Eq. 8 is :func:`lstmattn.losses.total_loss` of that dict.
+
+    Evaluation (``model.eval()``) returns one dict per image:
+      * ``class_logits (FloatTensor[K])``: Δ = h(x_POS) − h(x_NEG);
+      * ``class_probs (FloatTensor[K])``: σ(Δ) per class (Eq. 9, multilabel: they need not
+        sum to 1);
+      * ``predicted_class (Int64Tensor[])``: argmax Δ;
+      * detections as in torchvision: ``boxes (FloatTensor[D, 4])``, ``labels
+        (Int64Tensor[D])``, ``scores (FloatTensor[D])``, ``masks (FloatTensor[D, 1, H, W])``
+        probabilities, in the input image's pixels;
+      * ``attention``: a dict with ``alpha_pos`` and ``alpha_neg (FloatTensor[β])`` (each
+        sums to 1), ``roi_boxes (FloatTensor[β, 4])`` in input pixels, ``roi_scores
+        (FloatTensor[β])``, ``roi_labels (Int64Tensor[β])``, all in sequence order, plus
+        ``order`` (``"confidence"`` or ``"distance"``) and ``num_distinct`` (RoIs before
+        padding to β).
+
+    Args:
+        config: the model configuration (see :class:`lstmattn.config.ModelConfig`).
+        classification_loss_reduction: ``"sum"`` (Eq. 10) or ``"mean"`` (reference code)
+            over the classes.
+
+    Example:
+        >>> from lstmattn.config import get_profile
+        >>> model = OneShotLSTMAttention(get_profile("quick").model).eval()
+        >>> output = model([torch.rand(3, 128, 128)])[0]
+        >>> output["attention"]["alpha_pos"].shape
+        torch.Size([16])
+    """
+
+    def __init__(self, config: ModelConfig, *, classification_loss_reduction: Literal["sum", "mean"] = "sum") -> None:
+        components = segmentation_components(config)
+        super().__init__(**components)
+        self.config = config
+        self.classification_loss_reduction = classification_loss_reduction
+        self.transform = PerImageStandardizeTransform(config.image_size)
+        self.rpn = OneShotRPN(
+            components["rpn_anchor_generator"],
+            components["rpn_head"],
+            fg_iou_thresh=0.7,
+            bg_iou_thresh=0.3,
+            batch_size_per_image=config.rpn_batch_size_per_image,
+            positive_fraction=config.rpn_positive_fraction,
+            pre_nms_top_n=dict(training=config.rpn_pre_nms_top_n_train, testing=config.rpn_pre_nms_top_n_test),
+            post_nms_top_n=dict(training=config.rpn_post_nms_top_n_train, testing=config.rpn_post_nms_top_n_test),
+            nms_thresh=config.rpn_nms_thresh,
+        )
+        channels = self.backbone.out_channels
+        self.roi_classification = RoIClassificationBranch(
+            self.roi_heads,
+            beta=config.roi_batch_size,
+            score_thresh=config.roi_score_thresh,
+            nms_thresh=config.roi_nms_thresh,
+            order=config.roi_order,
+            policy=config.weight_copy_policy,
+        )
+        self.attention = AttentionLayer(
+            channels,
+            hidden_size=config.lstm_hidden_size,
+            sieve_blocks=config.sieve_blocks,
+            sieve_order=config.sieve_order,
+        )
+        self.positive_head = ImageClassificationHead(
+            config.lstm_hidden_size, config.classifier_hidden_size, config.num_image_classes
+        )
+        self.negative_head = ImageClassificationHead(
+            config.lstm_hidden_size, config.classifier_hidden_size, config.num_image_classes
+        )
+
+    # ----------------------------------------------------------------- modes
+    def train(self, mode: bool = True) -> "OneShotLSTMAttention":
+        """As ``nn.Module.train``; with ``batchnorm_at_inference="train"`` the backbone and
+        attention layer keep using batch statistics in eval mode (reference code)."""
+        super().train(mode)
+        if not mode and self.config.batchnorm_at_inference == "train":
+            self.backbone.train()
+            self.attention.train()
+        return self
+
+    # ------------------------------------------------------- parameter groups
+    def segmentation_parameters(self) -> Iterator[nn.Parameter]:
+        """Trainable parameters of the full segmentation branch (backbone, RPN, RoI heads)."""
+        for module in (self.backbone, self.rpn, self.roi_heads):
+            yield from (p for p in module.parameters() if p.requires_grad)
+
+    def classification_parameters(self) -> Iterator[nn.Parameter]:
+        """Trainable parameters of the full classification branch (backbone, attention
+        layer, both image classification modules); the RoI classification branch is frozen."""
+        for module in (self.backbone, self.attention, self.positive_head, self.negative_head):
+            yield from (p for p in module.parameters() if p.requires_grad)
+
+    def sync_classification_branch(self, segmentation_loss: float) -> bool:
+        """§3.6: copy the segmentation heads into the RoI classification branch if
+        ``segmentation_loss`` (L_SEG of the current weights) is an improvement.
+
+        Call it after ``backward()`` and before ``optimizer.step()``: the copy then holds
+        exactly the weights that produced the loss, and the autograd graph (which runs
+        through the branch in the summed scheme) is no longer needed. In DDP, pass the
+        loss averaged over ranks so that every rank makes the same decision.
+        """
+        return self.roi_classification.sync_from(self.roi_heads, segmentation_loss)
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None) -> Any:  # type: ignore[override]
+        if self.training:
+            if targets is None or len(targets) != len(images):
+                raise ValueError("training needs one target dict per image")
+            return self._training_losses(images, targets)
+        return self._predict(images)
+
+    def _training_losses(self, images: list[Tensor], targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        segmentation = [(image, t) for image, t in zip(images, targets) if "masks" in t]
+        classification = [(image, t["image_label"]) for image, t in zip(images, targets) if "image_label" in t]
+        if not segmentation and not classification:
+            raise ValueError("every target needs segmentation labels (boxes, labels, masks) or an image_label")
+        losses: dict[str, Tensor] = {}
+        if segmentation:
+            seg_images, seg_targets = zip(*segmentation)
+            losses.update(self.segmentation_losses(list(seg_images), list(seg_targets)))
+        if classification:
+            cls_images, labels = zip(*classification)
+            losses[CLASSIFICATION_LOSS_NAME] = self.classification_loss(list(cls_images), torch.stack(labels))
+        return losses
+
+    def segmentation_losses(self, images: list[Tensor], targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """The five Mask R-CNN losses of L_SEG (§3.5) for images with segmentation labels."""
+        targets = [{key: t[key] for key in ("boxes", "labels", "masks")} for t in targets]
+        image_list, targets = self.transform(images, targets)
+        features = self.backbone(image_list.tensors)
+        proposals, rpn_losses = self.rpn(image_list, features, targets)
+        _, roi_losses = self.roi_heads(features, proposals, image_list.image_sizes, targets)
+        return {**rpn_losses, **roi_losses}
+
+    def classification_loss(self, images: list[Tensor], labels: Tensor) -> Tensor:
+        """L_CLS (Eq. 9-10) for images with image-level labels."""
+        image_list, _ = self.transform(images)
+        features = self.backbone(image_list.tensors)
+        output = self.classify(image_list, features, self.rpn.propose(image_list, features))
+        return delta_sigma_loss(
+            output.positive_logits,
+            output.negative_logits,
+            labels.to(output.positive_logits.device),
+            self.classification_loss_reduction,
+        )
+
+    def classify(self, image_list: ImageList, features: dict[str, Tensor], proposals: list[Tensor]) -> ClassificationOutput:
+        """The full classification branch: RoI sequence → attention → h(x_POS), h(x_NEG)."""
+        rois = self.roi_classification(features, proposals, image_list.image_sizes)
+        attention = self.attention(rois.features)
+        return ClassificationOutput(
+            positive_logits=self.positive_head(attention.positive),
+            negative_logits=self.negative_head(attention.negative),
+            rois=rois,
+            attention=attention,
+        )
+
+    def _predict(self, images: list[Tensor]) -> list[dict[str, Any]]:
+        original_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
+        image_list, _ = self.transform(images)
+        features = self.backbone(image_list.tensors)
+        proposals = self.rpn.propose(image_list, features)
+        detections, _ = self.roi_heads(features, proposals, image_list.image_sizes)
+        detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
+        output = self.classify(image_list, features, proposals)
+        delta = output.delta
+        results = []
+        for i, detection in enumerate(detections):
+            roi_boxes = resize_boxes(output.rois.boxes[i], image_list.image_sizes[i], original_sizes[i])
+            results.append(
+                {
+                    **detection,
+                    "class_logits": delta[i],
+                    "class_probs": torch.sigmoid(delta[i]),
+                    "predicted_class": delta[i].argmax(),
+                    "attention": {
+                        "alpha_pos": output.attention.alpha_positive[i],
+                        "alpha_neg": output.attention.alpha_negative[i],
+                        "roi_boxes": roi_boxes,
+                        "roi_scores": output.rois.scores[i],
+                        "roi_labels": output.rois.labels[i],
+                        "num_distinct": output.rois.num_distinct[i],
+                        "order": self.roi_classification.order,
+                    },
+                }
+            )
+        return results

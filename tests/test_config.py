@@ -1,0 +1,49 @@
+"""Configuration dataclasses, profiles and the YAML round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstmattn.config import PROFILES, ExperimentConfig, ModelConfig, get_profile, load_config, save_config
+from lstmattn.errors import ConfigError
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_profiles_round_trip_through_yaml(name: str, tmp_path: Path):
+    config = get_profile(name)
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == config
+
+
+def test_profile_values_follow_paper_and_reference():
+    paper = get_profile("paper")
+    assert paper.model.backbone.name == "resnext101_32x8d" and paper.model.image_size == 512
+    assert paper.model.roi_batch_size == 16 and paper.model.lstm_hidden_size == 256
+    assert (paper.train.lr, paper.train.weight_decay, paper.train.epochs) == (1e-5, 1e-3, 50)
+    assert paper.model.roi_order == "confidence" and paper.train.loss_scheme == "summed"
+    reference = get_profile("reference")
+    assert reference.model.backbone.fpn_levels == "c5" and reference.model.roi_order == "distance"
+    assert reference.train.loss_scheme == "alternating" and reference.model.weight_copy_policy == "previous"
+    assert reference.model.anchor_sizes == (2, 4, 8, 16, 32)
+
+
+def test_partial_yaml_overrides_profile(tmp_path: Path):
+    path = tmp_path / "override.yaml"
+    path.write_text("profile: quick\nmodel:\n  roi_order: distance\ntrain:\n  epochs: 2\n")
+    config = load_config(path)
+    assert config.profile == "quick" and config.model.roi_order == "distance" and config.train.epochs == 2
+    assert config.model.backbone == get_profile("quick").model.backbone
+
+
+def test_invalid_values_are_named(tmp_path: Path):
+    with pytest.raises(ConfigError, match="roi_order"):
+        ModelConfig(roi_order="random")
+    with pytest.raises(ConfigError, match="unknown profile"):
+        get_profile("fast")
+    path = tmp_path / "bad.yaml"
+    path.write_text("model:\n  lstm_size: 3\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*lstm_size"):
+        load_config(path)
+    assert isinstance(get_profile("paper"), ExperimentConfig)
