@@ -15,6 +15,7 @@ __all__ = ["main", "COMMAND_MODULES"]
 #: Modules under ``lstmattn.commands`` that add sub-commands (``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = (
     "lstmattn.commands.data",
+    "lstmattn.commands.engine",
 )
 
 

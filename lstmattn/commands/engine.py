@@ -1,0 +1,86 @@
+"""``lstmattn train``, ``lstmattn evaluate`` and ``lstmattn runs list``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lstmattn.config import get_profile, load_config, PROFILES
+from lstmattn.errors import LstmattnError
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train", help="train the one-shot model (§4.1)")
+    train.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    train.add_argument("--config", type=Path, help="YAML file overriding the profile")
+    train.add_argument("--run-id", help="run folder name under runs/ (default: <profile>-oneshot-s<seed>)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--max-steps", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--data-root", help="data folder (phantom cache or real data root)")
+    train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    train.add_argument("--resume", action="store_true", help="continue the run from checkpoints/last.pt")
+    train.add_argument("--no-progress", action="store_true")
+    train.set_defaults(func=_train)
+
+    evaluate = subparsers.add_parser("evaluate", help="write result files for a trained run")
+    evaluate.add_argument("run", type=Path, help="run folder (runs/<run-id>) or a checkpoint inside one")
+    evaluate.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    evaluate.add_argument("--device")
+    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    evaluate.add_argument("--no-progress", action="store_true")
+    evaluate.set_defaults(func=_evaluate)
+
+    runs = subparsers.add_parser("runs", help="list runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+    runs_list = runs_sub.add_parser("list", help="one line per run under runs/")
+    runs_list.add_argument("--root", type=Path)
+    runs_list.set_defaults(func=_runs_list)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from lstmattn.engine.runs import RunDirectory, runs_root
+    from lstmattn.engine.trainer import train
+
+    config = load_config(args.config) if args.config else get_profile(args.profile)
+    train_overrides = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("seed", args.seed)) if v is not None}
+    config = replace(config, train=replace(config.train, **train_overrides))
+    if args.data_root:
+        config = replace(config, data=replace(config.data, root=args.data_root))
+    run = RunDirectory(runs_root() / (args.run_id or f"{config.profile}-oneshot-s{config.train.seed}"))
+    state = train(config, run, resume=args.resume, device=args.device, progress=not args.no_progress)
+    print(f"trained {run.path}: {state.step} steps, best validation F1 {state.best_metric:.4f}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from lstmattn.engine.results import evaluate_run
+    from lstmattn.engine.runs import RunDirectory
+
+    path = args.run.parent.parent if args.run.suffix == ".pt" else args.run
+    checkpoint = args.run.stem if args.run.suffix == ".pt" else args.checkpoint
+    if not path.is_dir():
+        raise LstmattnError(f"{args.run}: no such run folder or checkpoint")
+    written = evaluate_run(RunDirectory(path), checkpoint=checkpoint, device=args.device, n_resamples=args.bootstrap, progress=not args.no_progress)
+    for name, file in written.items():
+        print(f"{name}: {file}")
+    return 0
+
+
+def _runs_list(args: argparse.Namespace) -> int:
+    from lstmattn.engine.runs import list_runs
+
+    rows = list_runs(args.root)
+    if not rows:
+        print("no runs")
+        return 0
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
+    return 0

@@ -1,0 +1,74 @@
+"""``evaluate_run``: a trained run's checkpoint → the result files the tables are built from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lstmattn.engine.checkpoint import load_checkpoint
+from lstmattn.engine.datasets import DataBundle, build_data
+from lstmattn.engine.evaluation import classification_metrics, predict_classification, segmentation_metrics
+from lstmattn.engine.runs import RunDirectory, write_json
+from lstmattn.engine.trainer import build_model, resolve_device
+from lstmattn.errors import LstmattnError
+
+__all__ = ["load_trained_model", "evaluate_run"]
+
+
+def load_trained_model(run: RunDirectory, checkpoint: str = "best", device: torch.device | None = None) -> torch.nn.Module:
+    """The run's model with weights from ``checkpoints/<checkpoint>.pt`` (``best`` falls
+    back to ``last`` when no validation has happened), in eval mode."""
+    path = run.checkpoint(checkpoint)
+    if not path.exists() and checkpoint == "best":
+        path = run.checkpoint("last")
+    model = build_model(run.config())
+    model.load_state_dict(load_checkpoint(path)["model"])
+    return model.to(device or torch.device("cpu")).eval()
+
+
+def evaluate_run(
+    run: RunDirectory,
+    *,
+    checkpoint: str = "best",
+    data: DataBundle | None = None,
+    device: str | None = None,
+    n_resamples: int = 1000,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Evaluate on every classification test split and the segmentation test split;
+    returns the paths of the files written under ``run.results``."""
+    if not run.config_path.is_file():
+        raise LstmattnError(f"{run.path}: not a run folder (no config.yaml)")
+    config = run.config()
+    device_ = resolve_device(device)
+    data = data or build_data(config, progress=progress)
+    model = load_trained_model(run, checkpoint, device_)
+    num_classes = config.model.num_image_classes
+    header: dict[str, Any] = {
+        "run_id": run.run_id,
+        "profile": config.profile,
+        "seed": config.train.seed,
+        "data": data.description,
+        "is_phantom": data.is_phantom,
+        "checkpoint": checkpoint,
+        "commit": run.record().get("git_commit", "unknown"),
+    }
+    written: dict[str, Path] = {}
+    splits = {"test": data.classification_test, **data.extra_classification}
+    for split, dataset in splits.items():
+        predictions = predict_classification(model, dataset, device=device_, num_classes=num_classes, progress=progress)
+        csv_path = run.results / f"{split}_predictions.csv"
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        predictions.to_csv(csv_path.with_suffix(".tmp"), index=False)
+        csv_path.with_suffix(".tmp").replace(csv_path)
+        metrics = {**header, "split": split, **classification_metrics(predictions, num_classes=num_classes, n_resamples=n_resamples, seed=config.train.seed)}
+        write_json(metrics, run.results / f"{split}_metrics.json")
+        written[f"{split}_predictions"] = csv_path
+        written[f"{split}_metrics"] = run.results / f"{split}_metrics.json"
+    segmentation = {**header, "split": "segmentation_test", **segmentation_metrics(model, data.segmentation_test, device=device_, progress=progress)}
+    write_json(segmentation, run.results / "segmentation_test.json")
+    written["segmentation_test"] = run.results / "segmentation_test.json"
+    run.update_record(status="evaluated")
+    return written

@@ -1,0 +1,260 @@
+"""One-shot training (§3.8, §4.1): segmentation and classification data at once.
+
+Loss schemes:
+
+* ``summed`` (paper, Eq. 8): every step runs a batch of segmentation images and a batch
+  of classification images through the model and takes one Adam step on
+  L_TOTAL = L_SEG + L_CLS.
+* ``alternating`` (reference code, REFERENCE_CODE.md §2.1): every step is a segmentation
+  step on L_SEG followed by a classification step on L_CLS. Autograd already keeps each
+  step to its own parameters (L_SEG never reaches the attention layer; L_CLS never
+  reaches the RPN or the RoI heads), so no gradient masking is needed.
+
+After ``backward()`` and before ``optimizer.step()`` the RoI classification branch takes
+the segmentation heads' weights if L_SEG improved (§3.6, policy in the config).
+
+Determinism: ``train.seed`` seeds everything once; the sampler's pairs depend only on
+(seed, epoch, step); checkpoints hold the torch/NumPy/Python RNG states, so on CPU a run
+killed and resumed ends with the same weights as one that was never interrupted.
+
+Distributed: launched with ``torchrun`` (``WORLD_SIZE > 1``), the model is wrapped in
+DDP, the sampler shards the steps, L_SEG is averaged over ranks before the weight-copy
+decision, and only rank 0 writes logs, checkpoints and validation results.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from lstmattn.config import ExperimentConfig, to_dict
+from lstmattn.data.joint import OneShotSampler
+from lstmattn.engine.checkpoint import load_checkpoint, save_checkpoint
+from lstmattn.engine.datasets import DataBundle, build_data
+from lstmattn.engine.evaluation import classification_metrics, predict_classification
+from lstmattn.engine.reproducibility import capture_rng_state, restore_rng_state, seed_everything
+from lstmattn.engine.runs import RunDirectory
+from lstmattn.errors import LstmattnError
+from lstmattn.losses import CLASSIFICATION_LOSS_NAME, segmentation_loss
+from lstmattn.model import OneShotLSTMAttention
+
+__all__ = ["TrainingState", "resolve_device", "build_model", "train"]
+
+MODEL_NAME = "one-shot-lstm-attention"
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands: global step, epoch, step within the epoch, best validation F1."""
+
+    step: int = 0
+    epoch: int = 0
+    step_in_epoch: int = 0
+    best_metric: float = -math.inf
+
+
+def resolve_device(requested: str | None = None, local_rank: int = 0) -> torch.device:
+    """``requested`` if given, else CUDA (this rank's GPU) when present, else CPU."""
+    if requested:
+        return torch.device(requested)
+    return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def build_model(config: ExperimentConfig) -> OneShotLSTMAttention:
+    return OneShotLSTMAttention(config.model, classification_loss_reduction=config.train.classification_loss_reduction)
+
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank), initialising the process group under torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return 0, 1, 0
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world_size, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _mean_over_ranks(value: Tensor, world_size: int) -> float:
+    value = value.detach().clone()
+    if world_size > 1:
+        dist.all_reduce(value)
+        value /= world_size
+    return float(value)
+
+
+def _to_device(target: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in target.items()}
+
+
+class _Stepper:
+    """Runs one optimisation step of the configured loss scheme."""
+
+    def __init__(self, model: nn.Module, core: OneShotLSTMAttention, optimizer: torch.optim.Optimizer,
+                 config: ExperimentConfig, device: torch.device, world_size: int) -> None:
+        self.model, self.core, self.optimizer = model, core, optimizer
+        self.scheme = config.train.loss_scheme
+        self.world_size = world_size
+        use_amp = config.train.amp and device.type == "cuda"
+        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
+
+    def __call__(self, segmentation: list[tuple[Tensor, dict]], classification: list[tuple[Tensor, dict]]) -> dict[str, float]:
+        self.model.train()
+        if self.scheme == "summed":
+            images = [image for image, _ in segmentation + classification]
+            targets = [target for _, target in segmentation + classification]
+            with self.autocast():
+                losses = self.model(images, targets)
+            seg_loss = segmentation_loss(losses)
+            self.optimizer.zero_grad(set_to_none=True)
+            (seg_loss + losses[CLASSIFICATION_LOSS_NAME]).backward()
+            copied = self.core.sync_classification_branch(_mean_over_ranks(seg_loss, self.world_size))
+            self.optimizer.step()
+        else:
+            with self.autocast():
+                losses = self.model([i for i, _ in segmentation], [t for _, t in segmentation])
+            seg_loss = segmentation_loss(losses)
+            self.optimizer.zero_grad(set_to_none=True)
+            seg_loss.backward()
+            copied = self.core.sync_classification_branch(_mean_over_ranks(seg_loss, self.world_size))
+            self.optimizer.step()
+            with self.autocast():
+                losses.update(self.model([i for i, _ in classification], [t for _, t in classification]))
+            self.optimizer.zero_grad(set_to_none=True)
+            losses[CLASSIFICATION_LOSS_NAME].backward()
+            self.optimizer.step()
+        stats = {name: float(value) for name, value in losses.items()}
+        stats["loss_segmentation"] = float(seg_loss)
+        stats["copied"] = float(copied)
+        return stats
+
+
+def train(
+    config: ExperimentConfig,
+    run: RunDirectory,
+    *,
+    resume: bool = False,
+    device: str | None = None,
+    data: DataBundle | None = None,
+    progress: bool = True,
+    checkpoint_every: int = 25,
+    stop_after_steps: int | None = None,
+) -> TrainingState:
+    """Train the one-shot model into ``run``; returns the final state.
+
+    ``checkpoint_every`` writes ``last.pt`` every so many steps (and at every epoch end);
+    ``stop_after_steps`` stops early after a checkpoint, as a killed run would (tests).
+    """
+    rank, world_size, local_rank = _distributed()
+    is_main = rank == 0
+    device_ = resolve_device(device, local_rank)
+    last = run.checkpoint("last")
+    if last.exists() and not resume:
+        raise LstmattnError(f"{run.path}: run already has checkpoints; pass --resume or choose another run id")
+
+    seed_everything(config.train.seed)
+    data = data or build_data(config, progress=progress and is_main)
+    core = build_model(config).to(device_)
+    optimizer = torch.optim.Adam(
+        [p for p in core.parameters() if p.requires_grad],
+        lr=config.train.lr,
+        betas=tuple(config.train.betas),
+        weight_decay=config.train.weight_decay,
+    )
+    state = TrainingState()
+    if resume and last.exists():
+        checkpoint = load_checkpoint(last, map_location=device_)
+        core.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        state = TrainingState(**checkpoint["state"])
+        restore_rng_state(checkpoint["rng"])
+    if is_main:
+        run.start(config, device=device_, data=data.record, model_name=MODEL_NAME)
+        run.update_record(status="training")
+    model: nn.Module = core
+    if world_size > 1:
+        model = nn.parallel.DistributedDataParallel(core, device_ids=[device_.index] if device_.type == "cuda" else None, find_unused_parameters=True)
+
+    batch = config.train.classification_batch_size
+    sampler = OneShotSampler(
+        len(data.segmentation_train), len(data.classification_train),
+        mode=config.train.sampling, seed=config.train.seed, rank=rank, world_size=world_size,
+    )
+    steps_per_epoch = math.ceil(len(sampler) / batch)
+    total_steps = config.train.epochs * steps_per_epoch
+    if config.train.max_steps is not None:
+        total_steps = min(total_steps, config.train.max_steps)
+    stepper = _Stepper(model, core, optimizer, config, device_, world_size)
+
+    def save(name: str) -> None:
+        if is_main:
+            save_checkpoint(
+                {"model": core.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": None,
+                 "rng": capture_rng_state(), "state": vars(state).copy(), "config": to_dict(config)},
+                run.checkpoint(name),
+            )
+
+    bar = tqdm(total=total_steps, initial=state.step, desc=f"train {run.run_id}", disable=not (progress and is_main))
+    while state.step < total_steps:
+        sampler.set_epoch(state.epoch, start_step=min(state.step_in_epoch * batch, len(sampler)))
+        pairs = list(sampler)
+        for start in range(0, len(pairs), batch):
+            chunk = pairs[start:start + batch]
+            segmentation = [data.segmentation_train[s] for s, _ in chunk[: config.train.segmentation_batch_size]]
+            classification = [data.classification_train[c] for _, c in chunk]
+            began = time.perf_counter()
+            stats = stepper(
+                [(image.to(device_), _to_device(target, device_)) for image, target in segmentation],
+                [(image.to(device_), _to_device(target, device_)) for image, target in classification],
+            )
+            state.step += 1
+            state.step_in_epoch += 1
+            bar.update(1)
+            bar.set_postfix(seg=f"{stats['loss_segmentation']:.3f}", cls=f"{stats[CLASSIFICATION_LOSS_NAME]:.3f}")
+            if is_main:
+                run.log({"kind": "step", "step": state.step, "epoch": state.epoch, "seconds": time.perf_counter() - began, **stats})
+            if checkpoint_every and state.step % checkpoint_every == 0:
+                save("last")
+            if stop_after_steps is not None and state.step >= stop_after_steps:
+                save("last")
+                bar.close()
+                return state
+            if state.step >= total_steps:
+                break
+        epoch_done = state.step_in_epoch >= steps_per_epoch
+        if epoch_done or state.step >= total_steps:
+            _validate(core, config, data, run, state, device_, is_main, save)
+        if epoch_done:
+            state.epoch += 1
+            state.step_in_epoch = 0
+            save("last")
+    bar.close()
+    save("last")
+    if is_main:
+        run.update_record(status="trained", steps=state.step, best_val_f1=state.best_metric)
+    if world_size > 1:
+        dist.barrier()
+    return state
+
+
+def _validate(core: OneShotLSTMAttention, config: ExperimentConfig, data: DataBundle, run: RunDirectory,
+              state: TrainingState, device: torch.device, is_main: bool, save: Any) -> None:
+    """Classification metrics on the validation split; keeps the best checkpoint by F1."""
+    if not is_main:
+        return
+    predictions = predict_classification(core, data.classification_val, device=device, num_classes=config.model.num_image_classes)
+    metrics = classification_metrics(predictions, num_classes=config.model.num_image_classes, n_resamples=200)
+    f1 = metrics["metrics"]["f1"]["estimate"]
+    accuracy = metrics["metrics"]["accuracy"]["estimate"]
+    run.log({"kind": "validation", "step": state.step, "epoch": state.epoch, "val_f1": f1, "val_accuracy": accuracy})
+    if f1 > state.best_metric:
+        state.best_metric = f1
+        save("best")
