@@ -97,8 +97,9 @@ def _phantom_data(config: ExperimentConfig, *, progress: bool) -> DataBundle:
 def _covidx_data(config: ExperimentConfig) -> DataBundle:
     """Real COVIDx CT-1 classification + CNCB segmentation data.
 
-    ``data.root`` holds the CT-1 split files, ``images/``, and the derived lists written
-    by ``lstmattn data prepare`` (the 3,000-slice training subset and the hold-out);
+    ``data.root`` holds the CT-1 split files, ``images/`` (or ``2A_images/``), and the
+    derived lists written by ``lstmattn data prepare`` (the 3,000-slice training subset
+    and the hold-out, seed 0);
     ``data.segmentation_root`` holds ``imgs/``, ``masks/`` and the 650/100 split lists.
     """
     from lstmattn.data.cncb import CncbSegmentationDataset
@@ -108,7 +109,7 @@ def _covidx_data(config: ExperimentConfig) -> DataBundle:
     if not data.root or not data.segmentation_root:
         raise ConfigError("data.source='covidx' needs data.root (COVIDx CT-1) and data.segmentation_root (CNCB lesions)")
     root, seg_root = Path(data.root), Path(data.segmentation_root)
-    images = root / "images"
+    images = next((root / name for name in ("images", "2A_images") if (root / name).is_dir()), root / "images")
 
     def classification(name: str) -> Dataset:
         return CovidxClassificationDataset(root / name, images, image_size=size)
@@ -121,9 +122,9 @@ def _covidx_data(config: ExperimentConfig) -> DataBundle:
         is_phantom=False,
         segmentation_train=segmentation("train_split_segmentation.txt"),
         segmentation_test=segmentation("test_split_segmentation.txt"),
-        classification_train=classification("train_3000_subset.txt"),
+        classification_train=classification("train3000_seed0_COVIDx_CT-1.txt"),
         classification_val=classification("val_COVIDx_CT-1.txt"),
         classification_test=classification("test_COVIDx_CT-1.txt"),
-        extra_classification={"holdout": classification("holdout.txt")},
+        extra_classification={"holdout": classification("holdout_seed0_COVIDx_CT-1.txt")},
         record={"description": "COVIDx CT-1 + CNCB segmentation", "root": str(root), "segmentation_root": str(seg_root)},
     )

@@ -131,8 +131,8 @@ class _Stepper:
             self.optimizer.zero_grad(set_to_none=True)
             losses[CLASSIFICATION_LOSS_NAME].backward()
             self.optimizer.step()
-        stats = {name: float(value) for name, value in losses.items()}
-        stats["loss_segmentation"] = float(seg_loss)
+        stats = {name: float(value.detach()) for name, value in losses.items()}
+        stats["loss_segmentation"] = float(seg_loss.detach())
         stats["copied"] = float(copied)
         return stats
 
@@ -241,8 +241,28 @@ def train(
     if is_main:
         run.update_record(status="trained", steps=state.step, best_val_f1=state.best_metric)
     if world_size > 1:
+        _check_replicas_agree(core, world_size)
+        if is_main:
+            run.update_record(replicas_checked=world_size)
         dist.barrier()
     return state
+
+
+def _check_replicas_agree(core: nn.Module, world_size: int) -> None:
+    """Make sure every rank ended with the same model.
+
+    DDP synchronises gradients (so parameters) and re-broadcasts rank 0's buffers before
+    each forward pass; the BatchNorm statistics of the last forward pass and the copied RoI
+    classification branch are not covered by either, so rank 0's buffers are broadcast
+    once more and every floating-point tensor of the state is compared.
+    """
+    for buffer in core.buffers():
+        dist.broadcast(buffer, src=0)
+    checksum = torch.stack([t.detach().double().sum() for t in core.state_dict().values() if t.is_floating_point()]).sum()
+    gathered = [torch.zeros_like(checksum) for _ in range(world_size)]
+    dist.all_gather(gathered, checksum)
+    if any(not torch.isclose(g, gathered[0], rtol=0, atol=1e-9) for g in gathered):
+        raise LstmattnError(f"DDP replicas diverged: parameter checksums {[float(g) for g in gathered]}")
 
 
 def _validate(core: OneShotLSTMAttention, config: ExperimentConfig, data: DataBundle, run: RunDirectory,

@@ -1,0 +1,108 @@
+"""CT DICOM slices and series → COVIDx-CT 8-bit slices.
+
+Implements the COVIDx-CT PNG conversion (``shared/data/README.md``): HU = stored value
+× RescaleSlope + RescaleIntercept, then the window of centre −600 HU, width 1500 HU,
+floored to ``uint8`` (:func:`lstmattn.data.windowing.hu_to_covidx_uint8`). On the
+COVID-CT-MD series this reproduces the published COVIDx PNGs pixel for pixel; PNG
+``...-IM0027.png`` is the slice whose InstanceNumber is 27.
+
+Compressed transfer syntaxes (COVID-CT-MD uses JPEG-lossless) need ``pylibjpeg`` +
+``pylibjpeg-libjpeg`` (package dependencies) or ``python-gdcm``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lstmattn.data.images import is_dicom_file
+from lstmattn.data.windowing import hu_to_covidx_uint8
+from lstmattn.errors import DataError
+
+__all__ = ["DicomSlice", "read_dicom_hu", "read_dicom_slice", "read_dicom_series"]
+
+
+@dataclass(frozen=True)
+class DicomSlice:
+    """One slice of a series: its InstanceNumber, file and COVIDx-windowed pixels."""
+
+    instance_number: int
+    path: Path
+    image: np.ndarray  # uint8 [H, W]
+
+
+def _read_dataset(path: Path, *, stop_before_pixels: bool = False):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError as error:
+        raise DataError(path, f"not a DICOM file: {error}") from None
+    except (OSError, ValueError, EOFError, AttributeError, KeyError) as error:
+        raise DataError(path, f"cannot parse DICOM: {error}") from None
+
+
+def _check_ct(path: Path, dataset) -> None:
+    modality = getattr(dataset, "Modality", None)
+    if modality != "CT":
+        found = "no Modality" if modality is None else f"Modality {modality!r}"
+        raise DataError(path, f"not a CT slice ({found}; expected 'CT')")
+
+
+def read_dicom_hu(path: str | Path) -> np.ndarray:
+    """One CT slice in Hounsfield units, ``float64[H, W]``.
+
+    Raises :class:`DataError` for a file that is not DICOM, not CT, has no pixel data,
+    holds several frames, or cannot be decoded (e.g. a missing JPEG codec).
+    """
+    path = Path(path)
+    dataset = _read_dataset(path)
+    _check_ct(path, dataset)
+    if "PixelData" not in dataset:
+        raise DataError(path, "DICOM has no pixel data")
+    try:
+        stored = dataset.pixel_array
+    except Exception as error:  # pydicom raises many types for codec/format problems
+        raise DataError(path, f"cannot decode DICOM pixel data ({type(error).__name__}: {error}); "
+                        "compressed files need pylibjpeg + pylibjpeg-libjpeg or python-gdcm") from None
+    if stored.ndim != 2:
+        raise DataError(path, f"expected one grey frame, got pixel array of shape {stored.shape}")
+    slope = float(getattr(dataset, "RescaleSlope", 1.0) or 1.0)
+    intercept = float(getattr(dataset, "RescaleIntercept", 0.0) or 0.0)
+    return stored.astype(np.float64) * slope + intercept
+
+
+def read_dicom_slice(path: str | Path) -> np.ndarray:
+    """One CT slice as a COVIDx-CT ``uint8[H, W]`` image (window −600/1500 HU, floored)."""
+    return hu_to_covidx_uint8(read_dicom_hu(path))
+
+
+def read_dicom_series(folder: str | Path) -> list[DicomSlice]:
+    """Every CT slice of a one-series folder, sorted by InstanceNumber.
+
+    Files are taken when they end in ``.dcm`` or carry the ``DICM`` marker
+    (``DICOMDIR`` is skipped). A missing or repeated InstanceNumber is an error, since
+    COVIDx names slices by it.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "DICOM series folder not found")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != "DICOMDIR" and is_dicom_file(p))
+    if not files:
+        raise DataError(folder, "no DICOM files in folder")
+    numbered: dict[int, Path] = {}
+    for path in files:
+        header = _read_dataset(path, stop_before_pixels=True)
+        number = getattr(header, "InstanceNumber", None)
+        if number is None:
+            raise DataError(path, "DICOM has no InstanceNumber")
+        number = int(number)
+        if number in numbered:
+            raise DataError(path, f"InstanceNumber {number} repeats that of {numbered[number].name}")
+        numbered[number] = path
+    return [DicomSlice(number, path, read_dicom_slice(path)) for number, path in sorted(numbered.items())]

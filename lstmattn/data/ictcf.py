@@ -1,0 +1,104 @@
+"""iCTCF (HUST-19) slices for Table 4, as listed by the authors.
+
+Format (``REFERENCE_CODE.md`` §3.3): ``train_ictcf.txt`` (600 names) and
+``test_ictcf.txt`` (12,976 names), one file name per line. Names carry the COVIDx
+class digit as prefix: ``0_nCT####.jpg`` negative (non-COVID CT), ``2_pCT####.jpg``
+COVID-19 positive. iCTCF is a two-class problem, so this data set maps
+
+    ``0_nCT`` → label 0 (negative),  ``2_pCT`` → label 1 (COVID-19).
+
+The published test list holds 9,275 negative and 3,701 COVID-19 names, the reverse of
+the counts in the paper's text; the list is taken as ground truth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from lstmattn.data.images import load_slice, resize_image, to_image_tensor
+from lstmattn.data.splits import line_error, read_lines
+from lstmattn.errors import DataError
+
+__all__ = ["ICTCF_CLASS_NAMES", "ICTCF_PREFIXES", "ictcf_label", "parse_ictcf_split", "IctcfClassificationDataset"]
+
+#: Label → name.
+ICTCF_CLASS_NAMES: dict[int, str] = {0: "Negative", 1: "COVID-19"}
+#: File-name prefix → label.
+ICTCF_PREFIXES: dict[str, int] = {"0_nCT": 0, "2_pCT": 1}
+
+
+def ictcf_label(name: str) -> int:
+    """Label of an iCTCF file name from its prefix; ``ValueError`` for any other name."""
+    for prefix, label in ICTCF_PREFIXES.items():
+        if name.startswith(prefix):
+            return label
+    raise ValueError(f"file name {name!r} starts with neither '0_nCT' (negative) nor '2_pCT' (COVID-19)")
+
+
+def parse_ictcf_split(path: str | Path) -> tuple[list[tuple[str, int]], list[DataError]]:
+    """``(name, label)`` of every good line, plus one problem per bad or repeated line."""
+    path = Path(path)
+    records: list[tuple[str, int]] = []
+    problems: list[DataError] = []
+    seen: dict[str, int] = {}
+    for number, line in read_lines(path):
+        fields = line.split()
+        try:
+            if len(fields) != 1:
+                raise ValueError(f"expected one file name, got {len(fields)} fields: {line!r}")
+            label = ictcf_label(fields[0])
+        except ValueError as error:
+            problems.append(line_error(path, number, str(error)))
+            continue
+        if fields[0] in seen:
+            problems.append(line_error(path, number, f"{fields[0]} already listed on line {seen[fields[0]]}"))
+            continue
+        seen[fields[0]] = number
+        records.append((fields[0], label))
+    return records, problems
+
+
+class IctcfClassificationDataset(Dataset):
+    """iCTCF slices with a two-class label (0 negative, 1 COVID-19).
+
+    Args:
+        split_file: ``train_ictcf.txt`` or ``test_ictcf.txt``.
+        image_dir: folder holding the listed JPEGs under their prefixed names.
+        image_size: square bilinear resize, or ``None`` for the stored size.
+
+    Items: ``image`` (FloatTensor[3, H, W] in [0, 1]) and ``{"image_label":
+    LongTensor[], "file": str}``.
+    """
+
+    def __init__(self, split_file: str | Path, image_dir: str | Path, *, image_size: int | None = None) -> None:
+        if image_size is not None and image_size <= 0:
+            raise ValueError(f"image_size: must be positive or None, got {image_size}")
+        self.image_dir = Path(image_dir)
+        if not self.image_dir.is_dir():
+            raise DataError(self.image_dir, "image folder not found")
+        records, problems = parse_ictcf_split(split_file)
+        if problems:
+            raise problems[0]
+        if not records:
+            raise DataError(split_file, "split file lists no slices")
+        self.records = records
+        self.image_size = image_size
+
+    @property
+    def labels(self) -> list[int]:
+        """Label of every record, in order."""
+        return [label for _, label in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        name, label = self.records[index]
+        image = to_image_tensor(load_slice(self.image_dir / name))
+        if self.image_size is not None:
+            image = resize_image(image, self.image_size)
+        return image, {"image_label": torch.tensor(label, dtype=torch.int64), "file": name}

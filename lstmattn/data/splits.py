@@ -1,0 +1,69 @@
+"""Plain split lists: one image file name per line.
+
+Used by the CNCB segmentation lists (``train_split_segmentation.txt``, 650 names;
+``test_split_segmentation.txt``, 100 names), the iCTCF lists and the authors'
+3,000-slice classification list (``REFERENCE_CODE.md`` §2.3, §3.2-3.3). Blank lines
+are ignored; a line with more than one field is malformed. Problems are reported as
+:class:`~lstmattn.errors.DataError` with ``file:line`` as the path.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lstmattn.errors import DataError
+
+__all__ = ["read_lines", "parse_name_list", "read_name_list", "line_error", "natural_key"]
+
+
+def line_error(path: Path, line_number: int, problem: str) -> DataError:
+    """A DataError located at ``path:line_number``."""
+    return DataError(f"{path}:{line_number}", problem)
+
+
+def read_lines(path: str | Path) -> list[tuple[int, str]]:
+    """``(line number, stripped text)`` of every non-blank line of a UTF-8 text file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "split file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(path, f"not a UTF-8 text file ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise DataError(path, f"cannot read: {error.strerror}") from None
+    return [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def parse_name_list(path: str | Path) -> tuple[list[str], list[DataError]]:
+    """All names of a one-name-per-line list, plus one problem per malformed or repeated line."""
+    path = Path(path)
+    names: list[str] = []
+    problems: list[DataError] = []
+    seen: dict[str, int] = {}
+    for number, line in read_lines(path):
+        fields = line.split()
+        if len(fields) != 1:
+            problems.append(line_error(path, number, f"expected one file name, got {len(fields)} fields: {line!r}"))
+            continue
+        name = fields[0]
+        if name in seen:
+            problems.append(line_error(path, number, f"{name} already listed on line {seen[name]}"))
+            continue
+        seen[name] = number
+        names.append(name)
+    return names, problems
+
+
+def read_name_list(path: str | Path) -> list[str]:
+    """Names of a one-name-per-line list; raises the first problem found."""
+    names, problems = parse_name_list(path)
+    if problems:
+        raise problems[0]
+    return names
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders ``2.png`` before ``10.png``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
