@@ -33,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_evaluate)
 
+    run_all = subparsers.add_parser("run-all", help="train (or reuse) and evaluate the one-shot model end to end")
+    run_all.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    run_all.add_argument("--config", type=Path, help="YAML file overriding the profile")
+    run_all.add_argument("--device")
+    run_all.add_argument("--no-progress", action="store_true")
+    run_all.set_defaults(func=_run_all)
+
     runs = subparsers.add_parser("runs", help="list runs")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
     runs_list = runs_sub.add_parser("list", help="one line per run under runs/")
@@ -68,6 +75,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     written = evaluate_run(RunDirectory(path), checkpoint=checkpoint, device=args.device, n_resamples=args.bootstrap, progress=not args.no_progress)
     for name, file in written.items():
         print(f"{name}: {file}")
+    return 0
+
+
+def _run_all(args: argparse.Namespace) -> int:
+    """Train once per profile (a finished run is reused, a killed one resumed), then
+    evaluate and print the headline numbers with the data they came from."""
+    import json
+
+    from lstmattn.engine.results import evaluate_run
+    from lstmattn.engine.runs import RunDirectory, runs_root
+    from lstmattn.engine.trainer import train
+
+    config = load_config(args.config) if args.config else get_profile(args.profile)
+    run = RunDirectory(runs_root() / f"{config.profile}-oneshot-s{config.train.seed}")
+    if run.record().get("status") not in ("trained", "evaluated"):
+        train(config, run, resume=run.checkpoint("last").exists(), device=args.device, progress=not args.no_progress)
+    written = evaluate_run(run, device=args.device, progress=not args.no_progress)
+    test = json.loads(written["test_metrics"].read_text())
+    segmentation = json.loads(written["segmentation_test"].read_text())
+    print(f"\n{run.run_id} — data: {test['data']}")
+    if test["is_phantom"]:
+        print("  (synthetic phantoms: these numbers are NOT a reproduction of the paper)")
+    for name in ("sensitivity/COVID-19", "sensitivity/CP", "sensitivity/Normal", "f1", "accuracy"):
+        if name in test["metrics"]:
+            value = test["metrics"][name]
+            print(f"  {name:<22} {100 * value['estimate']:6.2f} %  (95% CI {100 * value['low']:.2f}-{100 * value['high']:.2f})")
+    for name, values in segmentation["ap"].items():
+        print(f"  mask AP {name:<24} " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()))
     return 0
 
 

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from lstmattn.config import ExperimentConfig
 from lstmattn.errors import ConfigError
 
-__all__ = ["DataBundle", "build_data", "data_cache_root"]
+__all__ = ["DataBundle", "build_data", "data_cache_root", "min_component_area"]
 
 
 @dataclass
@@ -36,6 +36,12 @@ class DataBundle:
     classification_test: Dataset
     extra_classification: dict[str, Dataset] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
+
+
+def min_component_area(image_size: int) -> int:
+    """The reference code drops lesion components of ≤ 100 px at 512² (REFERENCE_CODE.md
+    §2.3); keep the same *physical* size threshold at other image sizes."""
+    return max(1, round(100 * (image_size / 512) ** 2))
 
 
 def data_cache_root() -> Path:
@@ -75,7 +81,8 @@ def _phantom_data(config: ExperimentConfig, *, progress: bool) -> DataBundle:
         return CovidxClassificationDataset(covidx / f"{split}.txt", covidx / "images", image_size=size)
 
     def segmentation(split: str) -> Dataset:
-        return CncbSegmentationDataset(cncb / "imgs", cncb / "masks", split_file=cncb / f"{split}.txt", image_size=size)
+        return CncbSegmentationDataset(cncb / "imgs", cncb / "masks", split_file=cncb / f"{split}.txt", image_size=size,
+                                       min_component_area=min_component_area(size))
 
     manifest = root / "phantom.yaml"
     return DataBundle(
@@ -115,7 +122,8 @@ def _covidx_data(config: ExperimentConfig) -> DataBundle:
         return CovidxClassificationDataset(root / name, images, image_size=size)
 
     def segmentation(name: str) -> Dataset:
-        return CncbSegmentationDataset(seg_root / "imgs", seg_root / "masks", split_file=seg_root / name, image_size=size)
+        return CncbSegmentationDataset(seg_root / "imgs", seg_root / "masks", split_file=seg_root / name, image_size=size,
+                                       min_component_area=min_component_area(size))
 
     return DataBundle(
         description="COVIDx CT-1 (CNCB) classification + CNCB lesion segmentation",
