@@ -16,6 +16,7 @@ __all__ = ["main", "COMMAND_MODULES"]
 COMMAND_MODULES: tuple[str, ...] = (
     "lstmattn.commands.data",
     "lstmattn.commands.engine",
+    "lstmattn.commands.predict",
 )
 
 

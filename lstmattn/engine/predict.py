@@ -1,0 +1,469 @@
+"""Prediction on new slices: model outputs → a JSON record and overlay PNGs per slice.
+
+Inputs are PNG/JPEG slices, CT DICOM files, DICOM series folders or folders of slices
+(formats mixed). Every slice gets:
+
+* σ(Δ) per image class and the predicted class (Eq. 9, multilabel: need not sum to 1);
+* its lesions (GGO, consolidation) above a detection score threshold, masks binarised at
+  0.5, each with a box, an area in pixels and as a percentage of the lung area, the lung
+  area being the union of the predicted lung (label 1) masks (``null`` with a note when
+  no lung is detected);
+* the attention record of §3.7: α of the positive and negative branch over the β RoIs,
+  with the RoI boxes, scores, labels and sequence order.
+
+Several slices (a series) also get a scan-level summary — per-class slice counts, the
+maximum and mean σ(Δ), and the lesion burden — that the paper does *not* define; it is
+labelled as such wherever it appears.
+
+Written layout (:func:`write_prediction_outputs`)::
+
+    OUT/predictions.json          header, "slices", "failures", optional "series_summary"
+    OUT/overlays/0000_<name>.png  one per slice (see :mod:`lstmattn.engine.overlays`)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from lstmattn import __version__
+from lstmattn.data.images import IMAGE_SUFFIXES, is_dicom_file, load_slice, to_image_tensor
+from lstmattn.errors import DataError, LstmattnError
+
+__all__ = [
+    "SEGMENTATION_NAMES",
+    "LESION_LABELS",
+    "SERIES_NOTE",
+    "SliceInput",
+    "Lesion",
+    "SlicePrediction",
+    "PredictionFailure",
+    "PredictionReport",
+    "list_slice_files",
+    "load_slice_input",
+    "predict_slices",
+    "predict_path",
+    "summarize_series",
+    "write_prediction_outputs",
+]
+
+#: Segmentation label → name (§3.1); 0 is background.
+SEGMENTATION_NAMES: dict[int, str] = {1: "lungs", 2: "GGO", 3: "consolidation"}
+LUNG_LABEL = 1
+LESION_LABELS: tuple[int, ...] = (2, 3)
+MASK_THRESHOLD = 0.5
+SERIES_NOTE = (
+    "aggregation not done in the paper: the paper classifies single slices; these "
+    "scan-level numbers are a convenience of this package"
+)
+NO_LUNG_NOTE = "no lung (label 1) detected above the score threshold; lesion percentages undefined"
+
+
+@dataclass(frozen=True)
+class SliceInput:
+    """One slice ready for the model: where it came from and its ``uint8[H, W]`` pixels."""
+
+    source: str
+    image: np.ndarray
+    instance_number: int | None = None
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """One detected lesion instance (label 2 GGO or 3 consolidation)."""
+
+    label: int
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in input pixels
+    area_px: int
+    percent_of_lung: float | None
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "class": SEGMENTATION_NAMES[self.label],
+            "label": self.label,
+            "box": list(self.box),
+            "area_px": self.area_px,
+            "percent_of_lung": self.percent_of_lung,
+            "score": self.score,
+        }
+
+
+@dataclass
+class SlicePrediction:
+    """Everything predicted for one slice; ``image`` and ``lesion_map`` feed the overlays.
+
+    ``lesion_map`` is ``uint8[H, W]`` holding 0, 2 (GGO) or 3 (consolidation, drawn over
+    GGO where they overlap), from the lesions kept in ``lesions``.
+    """
+
+    source: str
+    class_names: tuple[str, ...]
+    class_probs: tuple[float, ...]
+    class_logits: tuple[float, ...]
+    predicted_index: int
+    lesions: list[Lesion]
+    lung_area_px: int | None
+    lesion_area_px: int
+    attention: dict[str, Any]
+    score_threshold: float
+    image: np.ndarray = field(repr=False)
+    lesion_map: np.ndarray = field(repr=False)
+    instance_number: int | None = None
+
+    @property
+    def predicted_class(self) -> str:
+        return self.class_names[self.predicted_index]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(H, W)`` of the input slice."""
+        return int(self.image.shape[0]), int(self.image.shape[1])
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (no pixel arrays)."""
+        height, width = self.size
+        return {
+            "source": self.source,
+            "instance_number": self.instance_number,
+            "height": height,
+            "width": width,
+            "class_probabilities": dict(zip(self.class_names, self.class_probs)),
+            "class_logits": dict(zip(self.class_names, self.class_logits)),
+            "predicted_class": self.predicted_class,
+            "predicted_index": self.predicted_index,
+            "score_threshold": self.score_threshold,
+            "mask_threshold": MASK_THRESHOLD,
+            "lung_area_px": self.lung_area_px,
+            "lung_area_note": NO_LUNG_NOTE if self.lung_area_px is None else None,
+            "lesion_area_px": self.lesion_area_px,
+            "lesions": [lesion.to_json() for lesion in self.lesions],
+            "attention": self.attention,
+        }
+
+
+@dataclass(frozen=True)
+class PredictionFailure:
+    """An input that could not be predicted, with the reason (which names the file)."""
+
+    file: str
+    error: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"file": self.file, "error": self.error}
+
+
+@dataclass
+class PredictionReport:
+    """The outcome of :func:`predict_path`: predictions in slice order, and failures."""
+
+    predictions: list[SlicePrediction]
+    failures: list[PredictionFailure]
+    is_series: bool
+
+
+def _natural_key(name: str) -> list[Any]:
+    """``ASSH_2`` before ``ASSH_10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_slice_files(folder: str | Path) -> list[Path]:
+    """The slice files of a folder: PNG/JPEG by suffix and DICOM by suffix or ``DICM``
+    marker (``DICOMDIR`` and hidden files skipped), in natural name order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "folder not found")
+    files = [
+        path
+        for path in folder.iterdir()
+        if path.is_file()
+        and not path.name.startswith(".")
+        and path.name != "DICOMDIR"
+        and (path.suffix.lower() in IMAGE_SUFFIXES or is_dicom_file(path))
+    ]
+    return sorted(files, key=lambda path: _natural_key(path.name))
+
+
+def _instance_number(path: Path) -> int | None:
+    """A DICOM file's InstanceNumber (header only), or None."""
+    import pydicom
+
+    dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["InstanceNumber"])
+    number = getattr(dataset, "InstanceNumber", None)
+    return None if number is None else int(number)
+
+
+def load_slice_input(path: str | Path) -> SliceInput:
+    """Read one slice file; raises :class:`DataError` naming the file when it cannot."""
+    path = Path(path)
+    image = load_slice(path)
+    number = _instance_number(path) if is_dicom_file(path) else None
+    return SliceInput(str(path), image, number)
+
+
+def _as_input(item: str | Path | np.ndarray | SliceInput, index: int) -> SliceInput:
+    if isinstance(item, SliceInput):
+        return item
+    if isinstance(item, np.ndarray):
+        if item.ndim != 2 or item.dtype != np.uint8:
+            raise ValueError(f"paths_or_arrays[{index}]: expected a uint8 array [H, W], got {item.dtype} {item.shape}")
+        return SliceInput(f"array[{index}]", item)
+    return load_slice_input(item)
+
+
+def _lung_area(labels: np.ndarray, masks: np.ndarray) -> int | None:
+    """Pixels of the union of lung masks, or None when there is none."""
+    lung = masks[labels == LUNG_LABEL]
+    area = int(lung.any(axis=0).sum()) if len(lung) else 0
+    return area or None
+
+
+def _lesions(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray, masks: np.ndarray, lung_area: int | None) -> list[Lesion]:
+    lesions = []
+    for box, label, score, mask in zip(boxes, labels, scores, masks):
+        if int(label) not in LESION_LABELS:
+            continue
+        area = int(mask.sum())
+        percent = None if lung_area is None else 100.0 * area / lung_area
+        lesions.append(Lesion(int(label), tuple(float(v) for v in box), area, percent, float(score)))
+    return lesions
+
+
+def _lesion_map(labels: np.ndarray, masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``uint8[H, W]``: 2 where any GGO mask is on, 3 where any consolidation mask is on."""
+    lesion_map = np.zeros(size, dtype=np.uint8)
+    for label in LESION_LABELS:  # consolidation painted last, over GGO
+        selected = masks[labels == label]
+        if len(selected):
+            lesion_map[selected.any(axis=0)] = label
+    return lesion_map
+
+
+def _attention_record(attention: Mapping[str, Any]) -> dict[str, Any]:
+    """§3.7 attention as JSON: α per branch over the β RoIs, in sequence order."""
+    labels = [int(v) for v in attention["roi_labels"].cpu()]
+    return {
+        "order": attention["order"],
+        "num_distinct": int(attention["num_distinct"]),
+        "alpha": {
+            "positive": [float(v) for v in attention["alpha_pos"].cpu()],
+            "negative": [float(v) for v in attention["alpha_neg"].cpu()],
+        },
+        "roi_boxes": [[float(v) for v in box] for box in attention["roi_boxes"].cpu()],
+        "roi_scores": [float(v) for v in attention["roi_scores"].cpu()],
+        "roi_labels": labels,
+        "roi_label_names": [SEGMENTATION_NAMES.get(label, "background") for label in labels],
+    }
+
+
+def _slice_prediction(item: SliceInput, output: Mapping[str, Any], class_names: tuple[str, ...], score_threshold: float) -> SlicePrediction:
+    keep = (output["scores"] >= score_threshold).cpu().numpy()
+    boxes = output["boxes"].cpu().numpy()[keep]
+    labels = output["labels"].cpu().numpy()[keep]
+    scores = output["scores"].cpu().numpy()[keep]
+    masks = (output["masks"][:, 0] > MASK_THRESHOLD).cpu().numpy()[keep]
+    lung_area = _lung_area(labels, masks)
+    lesion_map = _lesion_map(labels, masks, item.image.shape)
+    return SlicePrediction(
+        source=item.source,
+        class_names=class_names,
+        class_probs=tuple(float(v) for v in output["class_probs"].cpu()),
+        class_logits=tuple(float(v) for v in output["class_logits"].cpu()),
+        predicted_index=int(output["predicted_class"]),
+        lesions=_lesions(boxes, labels, scores, masks, lung_area),
+        lung_area_px=lung_area,
+        lesion_area_px=int((lesion_map > 0).sum()),
+        attention=_attention_record(output["attention"]),
+        score_threshold=score_threshold,
+        image=item.image,
+        lesion_map=lesion_map,
+        instance_number=item.instance_number,
+    )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@torch.no_grad()
+def predict_slices(
+    model: nn.Module,
+    paths_or_arrays: Sequence[str | Path | np.ndarray | SliceInput],
+    *,
+    class_names: Sequence[str],
+    score_threshold: float = 0.5,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> list[SlicePrediction]:
+    """Predict every slice with the one-shot model, in input order.
+
+    Items are slice files (PNG/JPEG/DICOM), ``uint8[H, W]`` arrays or :class:`SliceInput`.
+    An unreadable file raises :class:`DataError` naming it (:func:`predict_path` collects
+    such failures instead). Detections below ``score_threshold`` are dropped; masks are
+    binarised at 0.5.
+    """
+    if not 0.0 <= score_threshold <= 1.0:
+        raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    names = tuple(class_names)
+    device = torch.device(device)
+    model.eval()
+    predictions: list[SlicePrediction] = []
+    indexed = list(enumerate(paths_or_arrays))
+    batches = _chunks(indexed, batch_size)
+    total = -(-len(indexed) // batch_size)
+    for batch in tqdm(batches, total=total, desc="predict", unit="batch", disable=not progress, leave=False):
+        inputs = [_as_input(item, index) for index, item in batch]
+        outputs = model([to_image_tensor(item.image).to(device) for item in inputs])
+        predictions.extend(_slice_prediction(item, output, names, score_threshold) for item, output in zip(inputs, outputs))
+    return predictions
+
+
+def _input_files(path: Path) -> tuple[list[Path], bool]:
+    """The files behind ``path`` and whether they form a series (a folder)."""
+    if path.is_dir():
+        files = list_slice_files(path)
+        if not files:
+            raise LstmattnError(f"{path}: no PNG, JPEG or DICOM files in folder")
+        return files, True
+    if not path.exists():
+        raise LstmattnError(f"{path}: no such file or folder")
+    return [path], False
+
+
+def _slice_order(item: SliceInput) -> tuple[int, int, list[Any]]:
+    """DICOM slices by InstanceNumber first, then everything else by natural name."""
+    if item.instance_number is not None:
+        return (0, item.instance_number, [])
+    return (1, 0, _natural_key(Path(item.source).name))
+
+
+def _load_all(files: Iterable[Path], progress: bool) -> tuple[list[SliceInput], list[PredictionFailure]]:
+    loaded, failures = [], []
+    for path in tqdm(list(files), desc="read", unit="slice", disable=not progress, leave=False):
+        try:
+            loaded.append(load_slice_input(path))
+        except DataError as error:
+            failures.append(PredictionFailure(str(path), str(error)))
+        except Exception as error:  # a header pydicom cannot parse, etc.: report, keep going
+            failures.append(PredictionFailure(str(path), f"{path}: {type(error).__name__}: {error}"))
+    return sorted(loaded, key=_slice_order), failures
+
+
+def predict_path(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    class_names: Sequence[str],
+    score_threshold: float = 0.5,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> PredictionReport:
+    """Predict a slice file or every slice of a folder (DICOM series or mixed slices).
+
+    Unreadable files are reported in ``failures`` and skipped; a missing path or an
+    empty folder raises :class:`LstmattnError`. Series slices are ordered by DICOM
+    InstanceNumber, then by natural file name.
+    """
+    files, is_series = _input_files(Path(path))
+    loaded, failures = _load_all(files, progress and is_series)
+    predictions = predict_slices(
+        model,
+        loaded,
+        class_names=class_names,
+        score_threshold=score_threshold,
+        batch_size=batch_size,
+        device=device,
+        progress=progress and is_series,
+    )
+    return PredictionReport(predictions, failures, is_series)
+
+
+def summarize_series(predictions: Sequence[SlicePrediction]) -> dict[str, Any]:
+    """Scan-level numbers over a series' slices (aggregation NOT done in the paper).
+
+    ``slice_counts``: slices per predicted class; ``max_probability`` / ``mean_probability``:
+    σ(Δ) per class over slices; ``lesion_burden``: total lesion pixels / total lung
+    pixels over all slices (``null`` when no lung was detected on any slice).
+    """
+    if not predictions:
+        raise ValueError("summarize_series needs at least one slice prediction")
+    names = predictions[0].class_names
+    probs = np.array([p.class_probs for p in predictions], dtype=np.float64)
+    lesion_px = sum(p.lesion_area_px for p in predictions)
+    lung_px = sum(p.lung_area_px or 0 for p in predictions)
+    return {
+        "note": SERIES_NOTE,
+        "num_slices": len(predictions),
+        "slice_counts": {name: sum(p.predicted_index == k for p in predictions) for k, name in enumerate(names)},
+        "max_probability": dict(zip(names, probs.max(axis=0).tolist())),
+        "mean_probability": dict(zip(names, probs.mean(axis=0).tolist())),
+        "lesion_burden": {
+            "lesion_px": lesion_px,
+            "lung_px": lung_px,
+            "fraction": lesion_px / lung_px if lung_px else None,
+            "slices_without_lung": sum(p.lung_area_px is None for p in predictions),
+        },
+    }
+
+
+def _write_bytes_atomic(data: bytes, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _overlay_name(index: int, source: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source).stem) or "slice"
+    return f"{index:04d}_{stem}.png"
+
+
+def write_prediction_outputs(
+    predictions: Sequence[SlicePrediction],
+    out_dir: str | Path,
+    *,
+    overlays: bool = True,
+    failures: Sequence[PredictionFailure] = (),
+    summary: Mapping[str, Any] | None = None,
+    header: Mapping[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Write ``predictions.json`` (and ``overlays/*.png``) under ``out_dir`` atomically.
+
+    ``header`` adds provenance fields (run, checkpoint, input); ``summary`` is stored as
+    ``series_summary``. Returns ``{"json": path, "overlay:<i>": path, ...}``.
+    """
+    from lstmattn.engine.overlays import render_overlay
+
+    out_dir = Path(out_dir)
+    written: dict[str, Path] = {}
+    slices = []
+    for index, prediction in enumerate(predictions):
+        record = prediction.to_json()
+        if overlays:
+            path = out_dir / "overlays" / _overlay_name(index, prediction.source)
+            _write_bytes_atomic(render_overlay(prediction), path)
+            record["overlay"] = str(path.relative_to(out_dir))
+            written[f"overlay:{index}"] = path
+        slices.append(record)
+    document: dict[str, Any] = {"lstmattn_version": __version__, **(header or {}), "slices": slices}
+    document["failures"] = [failure.to_json() for failure in failures]
+    if summary is not None:
+        document["series_summary"] = dict(summary)
+    json_path = out_dir / "predictions.json"
+    _write_bytes_atomic((json.dumps(document, indent=2) + "\n").encode(), json_path)
+    written["json"] = json_path
+    return written
