@@ -4,4 +4,11 @@ real data formats (COVIDx-CT, CNCB segmentation, MedSeg/COVID-SemiSeg, iCTCF, DI
 Every loader returns images as ``FloatTensor[3, H, W]`` in ``[0, 1]`` (grey replicated
 to three channels). The paper's per-image standardisation (§4.1) is applied inside the
 model's transform, so the same tensors serve training, evaluation and prediction.
+
+Modules (import them directly; this package imports nothing heavy):
+``images`` (read slices and masks), ``dicom`` (CT DICOM → COVIDx 8-bit),
+``instances`` (label map → instances), ``splits`` (name lists), ``covidx``,
+``cncb``, ``medseg``, ``ictcf`` (data sets), ``segmentation`` (their common base),
+``joint`` (one-shot sampler, collate), ``manifests``, ``verify``, ``prepare``
+(``lstmattn data verify|prepare``), ``windowing``, ``phantom*``.
 """
