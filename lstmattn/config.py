@@ -170,6 +170,7 @@ class DataConfig:
     phantom_per_class: dict[str, int] = field(default_factory=lambda: {"train": 200, "val": 50, "test": 100})
     phantom_segmentation: dict[str, int] = field(default_factory=lambda: {"train": 120, "test": 40})
     phantom_seed: int = 0
+    phantom_options: dict[str, float] = field(default_factory=dict)  # PhantomConfig difficulty knobs
 
     def __post_init__(self) -> None:
         _check_choice("data.source", self.source, ("phantom", "covidx", "ictcf"))

@@ -8,6 +8,7 @@ is read from the layout ``lstmattn data verify`` documents.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -61,17 +62,24 @@ def build_data(config: ExperimentConfig, *, progress: bool = True) -> DataBundle
 def _phantom_data(config: ExperimentConfig, *, progress: bool) -> DataBundle:
     from lstmattn.data.cncb import CncbSegmentationDataset
     from lstmattn.data.covidx import CovidxClassificationDataset
-    from lstmattn.data.phantom import PhantomConfig, write_phantom_dataset
+    from lstmattn.data.phantom import PHANTOM_GENERATOR_VERSION, PhantomConfig, write_phantom_dataset
 
     data, size = config.data, config.model.image_size
-    parameters = {"size": size, "seed": data.phantom_seed, "per_class": data.phantom_per_class, "segmentation": data.phantom_segmentation}
+    phantom_config = PhantomConfig(**{**data.phantom_options, "image_size": size})
+    parameters = {
+        "generator": PHANTOM_GENERATOR_VERSION,
+        "config": dataclasses.asdict(phantom_config),
+        "seed": data.phantom_seed,
+        "per_class": data.phantom_per_class,
+        "segmentation": data.phantom_segmentation,
+    }
     digest = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:10]
     root = Path(data.root) if data.root else data_cache_root() / f"phantoms-{size}px-seed{data.phantom_seed}-{digest}"
     write_phantom_dataset(
         root,
         n_classification=data.phantom_per_class,
         n_segmentation=data.phantom_segmentation,
-        config=PhantomConfig(image_size=size),
+        config=phantom_config,
         seed=data.phantom_seed,
         progress=progress,
     )
