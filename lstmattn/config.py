@@ -181,6 +181,7 @@ class ExperimentConfig:
     """Everything a run needs; written next to every run's outputs."""
 
     profile: str = "paper"
+    model_name: str = "one-shot-lstm-attention"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train the one-shot model (§4.1)")
     train.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     train.add_argument("--config", type=Path, help="YAML file overriding the profile")
-    train.add_argument("--run-id", help="run folder name under runs/ (default: <profile>-oneshot-s<seed>)")
+    train.add_argument("--run-id", help="run folder name under runs/ (default: <profile>-<model>-s<seed>)")
+    train.add_argument("--model", help="registered model name (default: the one-shot LSTM-attention model)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--max-steps", type=int)
     train.add_argument("--seed", type=int)
@@ -51,14 +52,16 @@ def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from lstmattn.engine.runs import RunDirectory, runs_root
-    from lstmattn.engine.trainer import train
+    from lstmattn.engine.trainer import default_run_id, train
 
     config = load_config(args.config) if args.config else get_profile(args.profile)
+    if args.model:
+        config = replace(config, model_name=args.model)
     train_overrides = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("seed", args.seed)) if v is not None}
     config = replace(config, train=replace(config.train, **train_overrides))
     if args.data_root:
         config = replace(config, data=replace(config.data, root=args.data_root))
-    run = RunDirectory(runs_root() / (args.run_id or f"{config.profile}-oneshot-s{config.train.seed}"))
+    run = RunDirectory(runs_root() / (args.run_id or default_run_id(config)))
     state = train(config, run, resume=args.resume, device=args.device, progress=not args.no_progress)
     print(f"trained {run.path}: {state.step} steps, best validation F1 {state.best_metric:.4f}")
     return 0
@@ -85,10 +88,10 @@ def _run_all(args: argparse.Namespace) -> int:
 
     from lstmattn.engine.results import evaluate_run
     from lstmattn.engine.runs import RunDirectory, runs_root
-    from lstmattn.engine.trainer import train
+    from lstmattn.engine.trainer import default_run_id, train
 
     config = load_config(args.config) if args.config else get_profile(args.profile)
-    run = RunDirectory(runs_root() / f"{config.profile}-oneshot-s{config.train.seed}")
+    run = RunDirectory(runs_root() / default_run_id(config))
     if run.record().get("status") not in ("trained", "evaluated"):
         train(config, run, resume=run.checkpoint("last").exists(), device=args.device, progress=not args.no_progress)
     written = evaluate_run(run, device=args.device, progress=not args.no_progress)

@@ -13,7 +13,7 @@ lesions only, plus semantic Dice.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 import torch
@@ -51,27 +51,21 @@ def predict_classification(
     num_classes: int,
     batch_size: int = 8,
     progress: bool = False,
-    scores: Callable[[nn.Module, list[torch.Tensor]], torch.Tensor] | None = None,
 ) -> pd.DataFrame:
     """One row per slice: ``file``, ``label``, ``predicted``, ``prob_<class>``, ``logit_<class>``.
 
-    ``scores(model, images)`` returns ``FloatTensor[B, K]`` logits; by default the one-shot
-    model's Δ = h(x_POS) − h(x_NEG) with probabilities σ(Δ) (Eq. 9). Baselines pass their
-    own (e.g. softmax classifiers).
+    Logits and probabilities are the model's own ``class_logits`` and ``class_probs``:
+    for the one-shot model Δ = h(x_POS) − h(x_NEG) and σ(Δ) (Eq. 9), for softmax
+    classifiers their logits and softmax.
     """
     model.eval()
     names = class_names_for(num_classes)
     rows = []
     for images, targets in tqdm(_batches(dataset, batch_size), desc="classify", disable=not progress, leave=False):
-        images = [image.to(device) for image in images]
-        if scores is None:
-            logits = torch.stack([output["class_logits"] for output in model(images)])
-            probabilities = torch.sigmoid(logits)
-        else:
-            logits = scores(model, images)
-            probabilities = torch.softmax(logits, dim=-1)
-        for target, logit, probability in zip(targets, logits.cpu(), probabilities.cpu()):
-            row = {"file": target["file"], "label": int(target["image_label"]), "predicted": int(logit.argmax())}
+        outputs = model([image.to(device) for image in images])
+        for target, output in zip(targets, outputs):
+            logit, probability = output["class_logits"].cpu(), output["class_probs"].cpu()
+            row = {"file": target["file"], "label": int(target["image_label"]), "predicted": int(output["predicted_class"])}
             row.update({f"prob_{name}": float(p) for name, p in zip(names, probability)})
             row.update({f"logit_{name}": float(v) for name, v in zip(names, logit)})
             rows.append(row)

@@ -48,6 +48,7 @@ def evaluate_run(
     num_classes = config.model.num_image_classes
     header: dict[str, Any] = {
         "run_id": run.run_id,
+        "model": config.model_name,
         "profile": config.profile,
         "seed": config.train.seed,
         "data": data.description,
@@ -56,7 +57,7 @@ def evaluate_run(
         "commit": run.record().get("git_commit", "unknown"),
     }
     written: dict[str, Path] = {}
-    splits = {"test": data.classification_test, **data.extra_classification}
+    splits = {"test": data.classification_test, **data.extra_classification} if "classification" in model.tasks else {}
     for split, dataset in splits.items():
         predictions = predict_classification(model, dataset, device=device_, num_classes=num_classes, progress=progress)
         csv_path = run.results / f"{split}_predictions.csv"
@@ -67,8 +68,9 @@ def evaluate_run(
         write_json(metrics, run.results / f"{split}_metrics.json")
         written[f"{split}_predictions"] = csv_path
         written[f"{split}_metrics"] = run.results / f"{split}_metrics.json"
-    segmentation = {**header, "split": "segmentation_test", **segmentation_metrics(model, data.segmentation_test, device=device_, progress=progress)}
-    write_json(segmentation, run.results / "segmentation_test.json")
-    written["segmentation_test"] = run.results / "segmentation_test.json"
+    if "segmentation" in model.tasks:
+        segmentation = {**header, "split": "segmentation_test", **segmentation_metrics(model, data.segmentation_test, device=device_, progress=progress)}
+        write_json(segmentation, run.results / "segmentation_test.json")
+        written["segmentation_test"] = run.results / "segmentation_test.json"
     run.update_record(status="evaluated")
     return written

@@ -44,12 +44,10 @@ from lstmattn.engine.evaluation import classification_metrics, predict_classific
 from lstmattn.engine.reproducibility import capture_rng_state, restore_rng_state, seed_everything
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.errors import LstmattnError
-from lstmattn.losses import CLASSIFICATION_LOSS_NAME, segmentation_loss
-from lstmattn.model import OneShotLSTMAttention
+from lstmattn.losses import CLASSIFICATION_LOSS_NAME, SEGMENTATION_LOSS_NAMES, segmentation_loss
+from lstmattn.model import create
 
-__all__ = ["TrainingState", "resolve_device", "build_model", "train"]
-
-MODEL_NAME = "one-shot-lstm-attention"
+__all__ = ["TrainingState", "resolve_device", "build_model", "default_run_id", "train"]
 
 
 @dataclass
@@ -69,8 +67,14 @@ def resolve_device(requested: str | None = None, local_rank: int = 0) -> torch.d
     return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def build_model(config: ExperimentConfig) -> OneShotLSTMAttention:
-    return OneShotLSTMAttention(config.model, classification_loss_reduction=config.train.classification_loss_reduction)
+def build_model(config: ExperimentConfig) -> nn.Module:
+    """The registered model ``config.model_name`` (see :mod:`lstmattn.model.registry`)."""
+    return create(config.model_name, config)
+
+
+def default_run_id(config: ExperimentConfig) -> str:
+    """``<profile>-<model>-s<seed>``: one run per model, profile and seed, reused by every chapter."""
+    return f"{config.profile}-{config.model_name}-s{config.train.seed}"
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -96,44 +100,39 @@ def _to_device(target: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 class _Stepper:
-    """Runs one optimisation step of the configured loss scheme."""
+    """Runs one optimisation step of the configured loss scheme for a registered model."""
 
-    def __init__(self, model: nn.Module, core: OneShotLSTMAttention, optimizer: torch.optim.Optimizer,
+    def __init__(self, model: nn.Module, core: nn.Module, optimizer: torch.optim.Optimizer,
                  config: ExperimentConfig, device: torch.device, world_size: int) -> None:
         self.model, self.core, self.optimizer = model, core, optimizer
         self.scheme = config.train.loss_scheme
+        if self.scheme == "alternating" and core.tasks != {"segmentation", "classification"}:
+            raise LstmattnError(f"{config.model_name}: the alternating scheme needs a model with both tasks")
         self.world_size = world_size
+        self.sync = getattr(core, "sync_classification_branch", None)
         use_amp = config.train.amp and device.type == "cuda"
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
+
+    def _optimise(self, samples: list[tuple[Tensor, dict]]) -> dict[str, Tensor]:
+        """Forward the samples, back-propagate the summed losses, copy weights, step."""
+        with self.autocast():
+            losses = self.model([image for image, _ in samples], [target for _, target in samples])
+        self.optimizer.zero_grad(set_to_none=True)
+        torch.stack(list(losses.values())).sum().backward()
+        if self.sync is not None and any(name in losses for name in SEGMENTATION_LOSS_NAMES):
+            losses["copied"] = torch.tensor(float(self.sync(_mean_over_ranks(segmentation_loss(losses), self.world_size))))
+        self.optimizer.step()
+        return losses
 
     def __call__(self, segmentation: list[tuple[Tensor, dict]], classification: list[tuple[Tensor, dict]]) -> dict[str, float]:
         self.model.train()
         if self.scheme == "summed":
-            images = [image for image, _ in segmentation + classification]
-            targets = [target for _, target in segmentation + classification]
-            with self.autocast():
-                losses = self.model(images, targets)
-            seg_loss = segmentation_loss(losses)
-            self.optimizer.zero_grad(set_to_none=True)
-            (seg_loss + losses[CLASSIFICATION_LOSS_NAME]).backward()
-            copied = self.core.sync_classification_branch(_mean_over_ranks(seg_loss, self.world_size))
-            self.optimizer.step()
+            losses = self._optimise(segmentation + classification)
         else:
-            with self.autocast():
-                losses = self.model([i for i, _ in segmentation], [t for _, t in segmentation])
-            seg_loss = segmentation_loss(losses)
-            self.optimizer.zero_grad(set_to_none=True)
-            seg_loss.backward()
-            copied = self.core.sync_classification_branch(_mean_over_ranks(seg_loss, self.world_size))
-            self.optimizer.step()
-            with self.autocast():
-                losses.update(self.model([i for i, _ in classification], [t for _, t in classification]))
-            self.optimizer.zero_grad(set_to_none=True)
-            losses[CLASSIFICATION_LOSS_NAME].backward()
-            self.optimizer.step()
+            losses = {**self._optimise(segmentation), **self._optimise(classification)}
         stats = {name: float(value.detach()) for name, value in losses.items()}
-        stats["loss_segmentation"] = float(seg_loss.detach())
-        stats["copied"] = float(copied)
+        if all(name in stats for name in SEGMENTATION_LOSS_NAMES):
+            stats["loss_segmentation"] = sum(stats[name] for name in SEGMENTATION_LOSS_NAMES)
         return stats
 
 
@@ -163,6 +162,7 @@ def train(
     seed_everything(config.train.seed)
     data = data or build_data(config, progress=progress and is_main)
     core = build_model(config).to(device_)
+    uses_segmentation, uses_classification = "segmentation" in core.tasks, "classification" in core.tasks
     optimizer = torch.optim.Adam(
         [p for p in core.parameters() if p.requires_grad],
         lr=config.train.lr,
@@ -177,15 +177,17 @@ def train(
         state = TrainingState(**checkpoint["state"])
         restore_rng_state(checkpoint["rng"])
     if is_main:
-        run.start(config, device=device_, data=data.record, model_name=MODEL_NAME)
+        run.start(config, device=device_, data=data.record, model_name=config.model_name)
         run.update_record(status="training")
     model: nn.Module = core
     if world_size > 1:
         model = nn.parallel.DistributedDataParallel(core, device_ids=[device_.index] if device_.type == "cuda" else None, find_unused_parameters=True)
 
-    batch = config.train.classification_batch_size
+    # An epoch walks the classification set; segmentation-only models walk the segmentation set.
+    batch = config.train.classification_batch_size if uses_classification else config.train.segmentation_batch_size
     sampler = OneShotSampler(
         len(data.segmentation_train), len(data.classification_train),
+        steps_per_epoch=None if uses_classification else len(data.segmentation_train),
         mode=config.train.sampling, seed=config.train.seed, rank=rank, world_size=world_size,
     )
     steps_per_epoch = math.ceil(len(sampler) / batch)
@@ -208,8 +210,8 @@ def train(
         pairs = list(sampler)
         for start in range(0, len(pairs), batch):
             chunk = pairs[start:start + batch]
-            segmentation = [data.segmentation_train[s] for s, _ in chunk[: config.train.segmentation_batch_size]]
-            classification = [data.classification_train[c] for _, c in chunk]
+            segmentation = [data.segmentation_train[s] for s, _ in chunk[: config.train.segmentation_batch_size]] if uses_segmentation else []
+            classification = [data.classification_train[c] for _, c in chunk] if uses_classification else []
             began = time.perf_counter()
             stats = stepper(
                 [(image.to(device_), _to_device(target, device_)) for image, target in segmentation],
@@ -218,7 +220,7 @@ def train(
             state.step += 1
             state.step_in_epoch += 1
             bar.update(1)
-            bar.set_postfix(seg=f"{stats['loss_segmentation']:.3f}", cls=f"{stats[CLASSIFICATION_LOSS_NAME]:.3f}")
+            bar.set_postfix({k: f"{stats[k]:.3f}" for k in ("loss_segmentation", CLASSIFICATION_LOSS_NAME) if k in stats})
             if is_main:
                 run.log({"kind": "step", "step": state.step, "epoch": state.epoch, "seconds": time.perf_counter() - began, **stats})
             if checkpoint_every and state.step % checkpoint_every == 0:
@@ -265,10 +267,14 @@ def _check_replicas_agree(core: nn.Module, world_size: int) -> None:
         raise LstmattnError(f"DDP replicas diverged: parameter checksums {[float(g) for g in gathered]}")
 
 
-def _validate(core: OneShotLSTMAttention, config: ExperimentConfig, data: DataBundle, run: RunDirectory,
+def _validate(core: nn.Module, config: ExperimentConfig, data: DataBundle, run: RunDirectory,
               state: TrainingState, device: torch.device, is_main: bool, save: Any) -> None:
-    """Classification metrics on the validation split; keeps the best checkpoint by F1."""
+    """Classification metrics on the validation split; keeps the best checkpoint by F1.
+    Segmentation-only models have no validation split: their best checkpoint is the last."""
     if not is_main:
+        return
+    if "classification" not in core.tasks:
+        save("best")
         return
     predictions = predict_classification(core, data.classification_val, device=device, num_classes=config.model.num_image_classes)
     metrics = classification_metrics(predictions, num_classes=config.model.num_image_classes, n_resamples=200)

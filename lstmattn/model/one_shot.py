@@ -18,12 +18,13 @@ from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import MultiScaleRoIAlign
 
-from lstmattn.config import ModelConfig
+from lstmattn.config import ExperimentConfig, ModelConfig
 from lstmattn.losses import CLASSIFICATION_LOSS_NAME, delta_sigma_loss
 from lstmattn.model.attention import AttentionLayer, AttentionOutput
 from lstmattn.model.backbone import build_backbone, feature_map_names
 from lstmattn.model.heads import ImageClassificationHead
 from lstmattn.model.roi_classification import RoIClassificationBranch, RoISequence
+from lstmattn.model.registry import ONE_SHOT, register
 from lstmattn.model.rpn import OneShotRPN
 from lstmattn.model.transform import PerImageStandardizeTransform
 
@@ -136,6 +137,8 @@ class OneShotLSTMAttention(MaskRCNN):
         >>> output["attention"]["alpha_pos"].shape
         torch.Size([16])
     """
+
+    tasks = frozenset({"segmentation", "classification"})
 
     def __init__(self, config: ModelConfig, *, classification_loss_reduction: Literal["sum", "mean"] = "sum") -> None:
         components = segmentation_components(config)
@@ -293,3 +296,9 @@ class OneShotLSTMAttention(MaskRCNN):
                 }
             )
         return results
+
+
+@register(ONE_SHOT)
+def build_one_shot(config: ExperimentConfig) -> OneShotLSTMAttention:
+    """The paper's model with the run's model config and loss reduction."""
+    return OneShotLSTMAttention(config.model, classification_loss_reduction=config.train.classification_loss_reduction)
