@@ -110,6 +110,11 @@ class ModelConfig:
     lstm_hidden_size: int = 256
     classifier_hidden_size: int = 128
     batchnorm_at_inference: Literal["eval", "train"] = "eval"
+    # Baselines (lstmattn.model.baselines): A, the affinity count of the One Shot Model
+    # [15] (the paper's comparison uses 8), and the Table 2 classifiers' input size
+    # (None → image_size).
+    affinity_count: int = 8
+    classifier_image_size: Optional[int] = None
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, Mapping):
@@ -119,6 +124,10 @@ class ModelConfig:
                 raise ConfigError(f"model.{name} must be positive, got {getattr(self, name)}")
         if self.image_size % 32:
             raise ConfigError(f"model.image_size must be a multiple of 32, got {self.image_size}")
+        if self.affinity_count < 1:
+            raise ConfigError(f"model.affinity_count must be positive, got {self.affinity_count}")
+        if self.classifier_image_size is not None and self.classifier_image_size < 32:
+            raise ConfigError(f"model.classifier_image_size must be >= 32 (or None), got {self.classifier_image_size}")
         if self.sieve_blocks < 0:
             raise ConfigError(f"model.sieve_blocks must be >= 0, got {self.sieve_blocks}")
         if self.num_image_classes < 2:

@@ -1,0 +1,136 @@
+"""Image classifiers of Table 2 (rows 4-10): torchvision ResNets, ResNeXts and DenseNets
+trained on the same classification data as the one-shot model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import Tensor, nn
+
+from lstmattn.errors import ConfigError
+from lstmattn.losses import CLASSIFICATION_LOSS_NAME
+from lstmattn.model.transform import PerImageStandardizeTransform
+
+__all__ = ["CLASSIFIER_ARCHITECTURES", "ImageClassifier", "build_classifier_network"]
+
+#: torchvision architectures of Table 2, in the table's order.
+CLASSIFIER_ARCHITECTURES: tuple[str, ...] = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "densenet121",
+    "densenet169",
+)
+
+
+def _head_name(architecture: str) -> str:
+    return "classifier" if architecture.startswith("densenet") else "fc"
+
+
+def build_classifier_network(architecture: str, num_classes: int, weights: Optional[str] = None) -> nn.Module:
+    """A torchvision classifier with a ``num_classes``-way final layer.
+
+    ``weights``: ``None`` (random init), a torchvision weight-enum name such as
+    ``"IMAGENET1K_V1"``, or a local ``.pth``/``.pt``/``.bin`` state dict of the 1000-class
+    ImageNet model. Pretrained weights fill everything but the final layer, which is new.
+    """
+    if architecture not in CLASSIFIER_ARCHITECTURES:
+        raise ConfigError(f"classifier architecture must be one of {CLASSIFIER_ARCHITECTURES}, got {architecture!r}")
+    head = _head_name(architecture)
+    if weights is None:
+        return torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
+    if Path(weights).suffix in {".pth", ".pt", ".bin"}:
+        network = torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
+        path = Path(weights)
+        if not path.is_file():
+            raise ConfigError(f"{path}: classifier weight file not found")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
+        missing, unexpected = network.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith(head + ".")]
+        if missing or unexpected:
+            raise ConfigError(f"{path}: weights do not fit {architecture} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        return network
+    enum_class = torchvision.models.get_model_weights(architecture)
+    try:
+        weights_enum = enum_class[weights]
+    except KeyError as error:
+        raise ConfigError(
+            f"backbone.weights={weights!r} is neither a file nor one of {[w.name for w in enum_class]} for {architecture}"
+        ) from error
+    network = torchvision.models.get_model(architecture, weights=weights_enum)
+    old: nn.Linear = getattr(network, head)
+    setattr(network, head, nn.Linear(old.in_features, num_classes))
+    return network
+
+
+class ImageClassifier(nn.Module):
+    """A Table 2 image classifier with the engine's model contract.
+
+    Input: ``images``, a list of ``FloatTensor[3, H, W]`` in ``[0, 1]`` (sizes may differ).
+    Each image is standardised per channel (zero mean, unit std: the one-shot model's
+    :class:`PerImageStandardizeTransform` normalisation, no ImageNet statistics), then
+    resized bilinearly to ``image_size``² and stacked, the same order of operations as
+    the one-shot transform.
+
+    Training takes one target per image with ``image_label (Int64Tensor[])`` and returns
+    ``{"loss_classification": K-class cross-entropy}`` (mean over the batch). Evaluation
+    returns one dict per image: ``class_logits (FloatTensor[K])``, ``class_probs
+    (FloatTensor[K])`` (softmax), ``predicted_class (Int64Tensor[])``.
+
+    BatchNorm follows the usual train/eval modes (``batchnorm_at_inference`` is a
+    one-shot-model option and does not apply here).
+
+    Args:
+        architecture: one of :data:`CLASSIFIER_ARCHITECTURES`.
+        num_classes: K.
+        image_size: the side the inputs are resized to (recorded as ``self.image_size``).
+        weights: see :func:`build_classifier_network`.
+
+    Example:
+        >>> model = ImageClassifier("resnet18", num_classes=3, image_size=64).eval()
+        >>> model([torch.rand(3, 80, 70)])[0]["class_probs"].shape
+        torch.Size([3])
+    """
+
+    tasks = frozenset({"classification"})
+
+    def __init__(self, architecture: str, *, num_classes: int = 3, image_size: int = 512, weights: Optional[str] = None) -> None:
+        super().__init__()
+        if image_size < 32:
+            raise ValueError(f"image_size must be >= 32, got {image_size}")
+        self.architecture = architecture
+        self.image_size = image_size
+        self.standardize = PerImageStandardizeTransform(image_size)  # only its normalize() is used
+        self.network = build_classifier_network(architecture, num_classes, weights)
+
+    def preprocess(self, images: list[Tensor]) -> Tensor:
+        """Standardise each image, resize it to ``image_size``², stack: ``FloatTensor[B, 3, S, S]``."""
+        size = (self.image_size, self.image_size)
+        return torch.cat(
+            [
+                F.interpolate(self.standardize.normalize(image)[None], size=size, mode="bilinear", align_corners=False)
+                for image in images
+            ]
+        )
+
+    def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None) -> Any:
+        if self.training and (targets is None or len(targets) != len(images)):
+            raise ValueError("training needs one target dict per image")
+        if self.training and not all("image_label" in t for t in targets):  # type: ignore[union-attr]
+            raise ValueError("every target needs an image_label (image classifiers train on classification data only)")
+        logits = self.network(self.preprocess(images))
+        if self.training:
+            labels = torch.stack([t["image_label"] for t in targets]).to(logits.device).long()  # type: ignore[union-attr]
+            return {CLASSIFICATION_LOSS_NAME: F.cross_entropy(logits, labels)}
+        probabilities = F.softmax(logits, dim=-1)
+        return [
+            {"class_logits": logit, "class_probs": probability, "predicted_class": logit.argmax()}
+            for logit, probability in zip(logits, probabilities)
+        ]
