@@ -86,17 +86,12 @@ def _run_all(args: argparse.Namespace) -> int:
     evaluate and print the headline numbers with the data they came from."""
     import json
 
-    from lstmattn.engine.results import evaluate_run
-    from lstmattn.engine.runs import RunDirectory, runs_root
-    from lstmattn.engine.trainer import default_run_id, train
+    from lstmattn.companion import ensure_run
 
     config = load_config(args.config) if args.config else get_profile(args.profile)
-    run = RunDirectory(runs_root() / default_run_id(config))
-    if run.record().get("status") not in ("trained", "evaluated"):
-        train(config, run, resume=run.checkpoint("last").exists(), device=args.device, progress=not args.no_progress)
-    written = evaluate_run(run, device=args.device, progress=not args.no_progress)
-    test = json.loads(written["test_metrics"].read_text())
-    segmentation = json.loads(written["segmentation_test"].read_text())
+    run = ensure_run(config, device=args.device, progress=not args.no_progress)
+    test = json.loads((run.results / "test_metrics.json").read_text())
+    segmentation = json.loads((run.results / "segmentation_test.json").read_text())
     print(f"\n{run.run_id} — data: {test['data']}")
     if test["is_phantom"]:
         print("  (synthetic phantoms: these numbers are NOT a reproduction of the paper)")

@@ -1,0 +1,160 @@
+"""Speed and memory of the one-shot model on the current device; prints figures.
+
+    python benchmarks/benchmark.py [--profiles quick paper reference] [--repeats 5]
+                                   [--main-command]
+
+For each profile: warm inference ms/slice and training s/step (one segmentation plus one
+classification image, the summed loss of Eq. 8), medians of ``--repeats`` runs; the
+overhead of the full one-shot model over plain torchvision Mask R-CNN with the same
+backbone, image size and proposal settings, timed side by side in one process (target
+≤ 1.15×); and peak memory (CUDA: max allocated; CPU: peak resident set of a fresh
+process per profile). ``--main-command`` also times the README main job
+(``lstmattn run-all --profile quick``) end to end in a scratch runs folder
+(target ≤ 10 minutes on a 2-core CPU).
+
+This is a script that reports numbers, not a test: nothing here passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torchvision.models.detection import MaskRCNN
+
+from lstmattn.config import get_profile
+from lstmattn.engine.runs import device_description
+from lstmattn.losses import total_loss
+from lstmattn.model import OneShotLSTMAttention
+from lstmattn.model.one_shot import segmentation_components
+from lstmattn.model.transform import PerImageStandardizeTransform
+
+
+def _target(size: int, device: torch.device) -> dict[str, torch.Tensor]:
+    masks = torch.zeros(2, size, size, dtype=torch.uint8, device=device)
+    masks[0, size // 8 : size * 7 // 8, size // 10 : size // 2] = 1
+    masks[1, size // 3 : size // 2, size // 6 : size // 3] = 1
+    boxes = torch.tensor(
+        [[size // 10, size // 8, size // 2, size * 7 // 8], [size // 6, size // 3, size // 3, size // 2]],
+        dtype=torch.float32, device=device,
+    )
+    return {"boxes": boxes, "labels": torch.tensor([1, 2], device=device), "masks": masks}
+
+
+def _median_seconds(fn, repeats: int, device: torch.device) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure_profile(name: str, repeats: int, device: torch.device) -> dict[str, float | str]:
+    """Inference, training step and overhead over Mask R-CNN for one profile."""
+    config = get_profile(name)
+    size = config.model.image_size
+    torch.manual_seed(0)
+    model = OneShotLSTMAttention(config.model).to(device)
+    baseline = MaskRCNN(**segmentation_components(config.model)).to(device)
+    baseline.transform = PerImageStandardizeTransform(size)
+    image = torch.rand(3, size, size, device=device)
+
+    @torch.no_grad()
+    def infer(net: torch.nn.Module) -> None:
+        net.eval()(([image]))
+
+    # Side by side, interleaved so both see the same machine state.
+    one_shot_times, mask_rcnn_times = [], []
+    infer(model), infer(baseline)
+    for _ in range(repeats):
+        one_shot_times.append(_median_seconds(lambda: infer(model), 1, device))
+        mask_rcnn_times.append(_median_seconds(lambda: infer(baseline), 1, device))
+    one_shot, mask_rcnn = statistics.median(one_shot_times), statistics.median(mask_rcnn_times)
+
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    targets = [_target(size, device), {"image_label": torch.tensor(2, device=device)}]
+    images = [torch.rand(3, size, size, device=device) for _ in range(2)]
+
+    def train_step() -> None:
+        model.train()
+        losses = model(images, targets)
+        optimizer.zero_grad(set_to_none=True)
+        total_loss(losses).backward()
+        optimizer.step()
+
+    step = _median_seconds(train_step, repeats, device)
+    result: dict[str, float | str] = {
+        "profile": name,
+        "backbone": config.model.backbone.name,
+        "image_size": size,
+        "inference_ms_per_slice": 1000 * one_shot,
+        "mask_rcnn_inference_ms_per_slice": 1000 * mask_rcnn,
+        "overhead_vs_mask_rcnn": one_shot / mask_rcnn,
+        "train_s_per_step": step,
+    }
+    if device.type == "cuda":
+        result["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def time_main_command() -> float:
+    """Seconds for ``lstmattn run-all --profile quick`` in a scratch runs folder."""
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "LSTMATTN_RUNS": str(Path(scratch) / "runs")}
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "lstmattn.cli", "run-all", "--profile", "quick", "--no-progress"], env=env, check=True)
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profiles", nargs="+", default=["quick", "paper", "reference"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--main-command", action="store_true", help="also time the README main job (quick)")
+    parser.add_argument("--single", help=argparse.SUPPRESS)  # internal: one profile in a fresh process
+    args = parser.parse_args()
+    device = torch.device(args.device)
+
+    if args.single:
+        print(json.dumps(measure_profile(args.single, args.repeats, device)))
+        return
+
+    print(f"device: {device_description(device)}; torch {torch.__version__}; repeats {args.repeats} (medians)")
+    header = f"{'profile':<10}{'backbone':<18}{'size':>5}{'infer ms':>10}{'MaskRCNN ms':>12}{'overhead':>9}{'train s/step':>13}{'peak MB':>9}"
+    print(header)
+    for name in args.profiles:
+        # A fresh process per profile, so that peak memory belongs to that profile alone.
+        output = subprocess.run(
+            [sys.executable, __file__, "--single", name, "--repeats", str(args.repeats), "--device", args.device],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        r = json.loads(output.strip().splitlines()[-1])
+        print(
+            f"{r['profile']:<10}{r['backbone']:<18}{r['image_size']:>5}{r['inference_ms_per_slice']:>10.1f}"
+            f"{r['mask_rcnn_inference_ms_per_slice']:>12.1f}{r['overhead_vs_mask_rcnn']:>8.2f}x"
+            f"{r['train_s_per_step']:>13.2f}{r['peak_memory_mb']:>9.0f}"
+        )
+    if args.main_command:
+        print(f"README main command (lstmattn run-all --profile quick): {time_main_command() / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
