@@ -8,16 +8,18 @@ the one-shot model. A run folder holding a *different* config is never reused si
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from lstmattn import __version__
 from lstmattn.config import ExperimentConfig, get_profile, to_dict
 from lstmattn.engine.results import evaluate_run
-from lstmattn.engine.runs import RunDirectory, runs_root
+from lstmattn.engine.runs import RunDirectory, git_commit, runs_root
 from lstmattn.engine.trainer import default_run_id, train
 from lstmattn.errors import LstmattnError
 
-__all__ = ["experiment", "ensure_run"]
+__all__ = ["experiment", "ensure_run", "Chapter"]
 
 
 def experiment(profile: str, model_name: str | None = None, **model_overrides: Any) -> ExperimentConfig:
@@ -34,6 +36,7 @@ def ensure_run(
     config: ExperimentConfig,
     *,
     variant: str | None = None,
+    root: Path | None = None,
     device: str | None = None,
     progress: bool = True,
     n_resamples: int = 1000,
@@ -46,7 +49,7 @@ def ensure_run(
     run_id = default_run_id(config)
     if variant:
         run_id = run_id.replace(f"-s{config.train.seed}", f"-{variant}-s{config.train.seed}")
-    run = RunDirectory(runs_root() / run_id)
+    run = RunDirectory((root or runs_root()) / run_id)
     if run.config_path.is_file() and to_dict(run.config()) != to_dict(config):
         raise LstmattnError(f"{run.path}: holds a run with a different config; delete it or name another variant")
     status = run.record().get("status")
@@ -55,3 +58,44 @@ def ensure_run(
     if status != "evaluated":
         evaluate_run(run, device=device, progress=progress, n_resamples=n_resamples)
     return run
+
+
+@dataclass
+class Chapter:
+    """The parameters of one book chapter (its papermill ``parameters`` cell) and the
+    runs it needs. ``epochs``/``max_steps`` override the profile's training length."""
+
+    profile: str = "quick"
+    data_root: str | None = None
+    device: str | None = None
+    epochs: int | None = None
+    max_steps: int | None = None
+    output_dir: str = "runs"
+    seed: int = 0
+    progress: bool = True
+
+    def config(self, model_name: str | None = None, **model_overrides: Any) -> ExperimentConfig:
+        config = experiment(self.profile, model_name, **model_overrides)
+        train_overrides = {"seed": self.seed}
+        if self.epochs is not None:
+            train_overrides["epochs"] = self.epochs
+        if self.max_steps is not None:
+            train_overrides["max_steps"] = self.max_steps
+        config = replace(config, train=replace(config.train, **train_overrides))
+        if self.data_root:
+            config = replace(config, data=replace(config.data, root=self.data_root))
+        return config
+
+    def run(self, model_name: str | None = None, *, variant: str | None = None, **model_overrides: Any) -> RunDirectory:
+        """The finished, evaluated run of ``model_name`` (trained now if needed)."""
+        return ensure_run(
+            self.config(model_name, **model_overrides),
+            variant=variant,
+            root=Path(self.output_dir),
+            device=self.device,
+            progress=self.progress,
+        )
+
+    def banner(self) -> str:
+        """The line every chapter prints: package version, profile, commit."""
+        return f"lstmattn {__version__} · profile {self.profile} · seed {self.seed} · commit {git_commit()[:12]}"
