@@ -147,19 +147,12 @@ class OneShotAffinity(OneShotLSTMAttention):
 
     def classification_loss(self, images: list[Tensor], labels: Tensor) -> Tensor:
         """K-class cross-entropy (our choice: the loss of [15] is unpublished)."""
-        image_list, _ = self.transform(images)
-        features = self.backbone(image_list.tensors)
-        logits = self.classify(image_list, features, self.rpn.propose(image_list, features)).logits
+        logits = self._classify_images(images).logits
         return F.cross_entropy(logits, labels.to(logits.device).long())
 
     def _predict(self, images: list[Tensor]) -> list[dict[str, Any]]:
-        original_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
-        image_list, _ = self.transform(images)
-        features = self.backbone(image_list.tensors)
-        proposals = self.rpn.propose(image_list, features)
-        detections, _ = self.roi_heads(features, proposals, image_list.image_sizes)
-        detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
-        logits = self.classify(image_list, features, proposals).logits
+        detections, output, _, _ = self._detect_and_classify(images)
+        logits = output.logits
         probabilities = F.softmax(logits, dim=-1)
         return [
             {**detection, "class_logits": logits[i], "class_probs": probabilities[i], "predicted_class": logits[i].argmax()}

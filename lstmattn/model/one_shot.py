@@ -243,11 +243,26 @@ class OneShotLSTMAttention(MaskRCNN):
         _, roi_losses = self.roi_heads(features, proposals, image_list.image_sizes, targets)
         return {**rpn_losses, **roi_losses}
 
-    def classification_loss(self, images: list[Tensor], labels: Tensor) -> Tensor:
-        """L_CLS (Eq. 9-10) for images with image-level labels."""
+    def _classify_images(self, images: list[Tensor]) -> Any:
+        """Transform → backbone → proposals → :meth:`classify` (the classification path)."""
         image_list, _ = self.transform(images)
         features = self.backbone(image_list.tensors)
-        output = self.classify(image_list, features, self.rpn.propose(image_list, features))
+        return self.classify(image_list, features, self.rpn.propose(image_list, features))
+
+    def _detect_and_classify(self, images: list[Tensor]) -> tuple[list[dict[str, Tensor]], Any, ImageList, list[tuple[int, int]]]:
+        """Evaluation pass shared by both paths: detections in input pixels, the
+        classification output, the transformed images and the input sizes."""
+        original_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
+        image_list, _ = self.transform(images)
+        features = self.backbone(image_list.tensors)
+        proposals = self.rpn.propose(image_list, features)
+        detections, _ = self.roi_heads(features, proposals, image_list.image_sizes)
+        detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
+        return detections, self.classify(image_list, features, proposals), image_list, original_sizes
+
+    def classification_loss(self, images: list[Tensor], labels: Tensor) -> Tensor:
+        """L_CLS (Eq. 9-10) for images with image-level labels."""
+        output = self._classify_images(images)
         return delta_sigma_loss(
             output.positive_logits,
             output.negative_logits,
@@ -267,13 +282,7 @@ class OneShotLSTMAttention(MaskRCNN):
         )
 
     def _predict(self, images: list[Tensor]) -> list[dict[str, Any]]:
-        original_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
-        image_list, _ = self.transform(images)
-        features = self.backbone(image_list.tensors)
-        proposals = self.rpn.propose(image_list, features)
-        detections, _ = self.roi_heads(features, proposals, image_list.image_sizes)
-        detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
-        output = self.classify(image_list, features, proposals)
+        detections, output, image_list, original_sizes = self._detect_and_classify(images)
         delta = output.delta
         results = []
         for i, detection in enumerate(detections):
