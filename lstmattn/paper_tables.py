@@ -1,0 +1,238 @@
+"""The paper's Tables 1-4 as data, transcribed from ``shared/paper/TABLES.md``.
+
+The PDF's text layer scrambles the table columns; TABLES.md re-assembles them row by
+row and flags the cells whose assignment is uncertain. Those cells are kept here with
+``uncertain=True`` so that tables show them flagged and never compute a Δ against them.
+
+Every value is kept as the *text printed in the paper* (``"95.74"``, ``"0.4979"``), so the
+paper column of our tables shows exactly the printed digits; :attr:`PaperCell.value`
+gives the number. Tables 2-4 are percentages; Table 1 holds AP values as fractions.
+
+Rows that the paper quotes from other publications (other data sets, other splits) are
+marked ``source=QUOTED``: they are reference rows only and never get an "ours" value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+__all__ = [
+    "THIS_PAPER",
+    "QUOTED",
+    "PaperCell",
+    "PaperRow",
+    "PaperTable",
+    "TABLE1",
+    "TABLE2",
+    "TABLE3",
+    "TABLE4",
+    "PAPER_TABLES",
+    "TEXT_NOTES",
+    "Ablation",
+    "ABLATIONS",
+]
+
+THIS_PAPER = "this paper"
+QUOTED = "quoted, other data"
+
+
+@dataclass(frozen=True)
+class PaperCell:
+    """One printed cell: its text, and whether TABLES.md could place it with confidence."""
+
+    text: str
+    uncertain: bool = False
+
+    @property
+    def value(self) -> float:
+        return float(self.text)
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """One row of a paper table.
+
+    ``model`` is the registered model name that reproduces the row (``None`` for rows
+    with no counterpart in this package); ``cells`` maps column → cell, a missing column
+    is a dash in the paper.
+    """
+
+    label: str
+    cells: Mapping[str, PaperCell]
+    model: str | None = None
+    source: str = THIS_PAPER
+    reference: str | None = None
+
+    def cell(self, column: str) -> PaperCell | None:
+        return self.cells.get(column)
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """A paper table: its columns (in order), rows, unit and caption notes."""
+
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[PaperRow, ...]
+    unit: str  # "percent" or "fraction"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def row_for(self, model: str) -> PaperRow | None:
+        """The paper row reproduced by the registered model ``model``, if any."""
+        return next((row for row in self.rows if row.model == model), None)
+
+
+def _row(label: str, model: str | None, values: Mapping[str, str], *, uncertain: tuple[str, ...] = (),
+         source: str = THIS_PAPER, reference: str | None = None) -> PaperRow:
+    """Build a row from printed texts; columns named in ``uncertain`` are flagged."""
+    cells = {column: PaperCell(text, column in uncertain) for column, text in values.items()}
+    return PaperRow(label, cells, model, source, reference)
+
+
+_AP = ("AP@0.5", "AP@0.75", "AP@[0.5:0.95]")
+
+TABLE1 = PaperTable(
+    name="table1",
+    title="Table 1: lesion segmentation, mask AP on the 100-slice CNCB test split",
+    columns=_AP,
+    unit="fraction",
+    rows=(
+        _row("One Shot Model + LSTM+Attention", "one-shot-lstm-attention", dict(zip(_AP, ("0.605", "0.4979", "0.470")))),
+        _row("One Shot Model [15] (affinity)", "one-shot-affinity", dict(zip(_AP, ("0.590", "0.389", "0.424"))), reference="[15]"),
+        _row("Mask R-CNN", "mask-rcnn", dict(zip(_AP, ("0.502", "0.419", "0.387")))),
+        _row("Mask R-CNN (heads only)", "mask-rcnn-heads-only", dict(zip(_AP, ("0.444", "0.379", "0.435")))),
+    ),
+    notes=(
+        "The paper does not publish its AP script or settings; the template is the authors' earlier "
+        "per-image VOC all-point AP (REFERENCE_CODE.md §2.4). Whether the lung class was included is unknown.",
+        "Mask R-CNN (heads only) has a higher AP@[0.5:0.95] (0.435) than the full Mask R-CNN (0.387) despite lower "
+        "AP@0.5 and AP@0.75; as printed in the paper.",
+    ),
+)
+
+_T2 = ("COVID-19", "CP", "Negative", "F1", "Sensitivity", "Precision")
+
+
+def _t2(label: str, model: str | None, texts: tuple[str | None, ...], **kwargs: object) -> PaperRow:
+    return _row(label, model, {c: t for c, t in zip(_T2, texts) if t is not None}, **kwargs)  # type: ignore[arg-type]
+
+
+TABLE2 = PaperTable(
+    name="table2",
+    title="Table 2: image classification on the COVIDx-CT test split (21,191 slices)",
+    columns=_T2,
+    unit="percent",
+    rows=(
+        _t2("One Shot Model + LSTM+Attention", "one-shot-lstm-attention", ("95.74", "98.13", "99.27", "98.15", "98.15", "98.16")),
+        _t2("One Shot Model [15]", "one-shot-affinity", ("93.35", "95.56", "95.63", "95.16", "95.10", "95.18"), reference="[15]"),
+        _t2("COVID-CT-Mask-Net [23]", None, ("90.80", "91.62", "91.10", "91.50", None, None), reference="[23]"),
+        _t2("ResNet18", "classifier-resnet18", ("92.59", "96.25", "92.03", "93.61", "93.62", "93.56")),
+        _t2("ResNet34", "classifier-resnet34", ("88.70", "96.66", "99.20", "96.17", "96.26", "95.95")),
+        _t2("ResNet50", "classifier-resnet50", ("91.04", "97.64", "98.97", "96.88", "96.89", "96.84")),
+        _t2("ResNeXt50", "classifier-resnext50_32x4d", ("91.94", "88.45", "84.30", "87.31", "87.02", "87.34")),
+        _t2("ResNeXt101", "classifier-resnext101_32x8d", ("91.58", "92.13", "94.02", "92.86", "93.11", "92.59")),
+        _t2("DenseNet121", "classifier-densenet121", ("92.64", "96.16", "98.98", "96.69", "96.15", "97.01")),
+        _t2("DenseNet169", "classifier-densenet169", ("89.37", "96.78", "98.12", "95.86", "96.11", "95.55")),
+        _t2("DRE-Net [25]", None, (None, None, None, "94", "93", "96"), uncertain=("F1", "Sensitivity", "Precision"),
+            source=QUOTED, reference="[25]"),
+        _t2("COVNet [26]", None, ("90", "87", "94", None, None, None), uncertain=("COVID-19", "CP", "Negative"),
+            source=QUOTED, reference="[26]"),
+        _t2("LightCNN [27]", None, (None, None, None, "86.20", "87.55", "81.95"), uncertain=("F1", "Sensitivity", "Precision"),
+            source=QUOTED, reference="[27]"),
+        _t2("ResNet50 [28]", None, (None, None, None, "74.60", None, None), uncertain=("F1",), source=QUOTED, reference="[28]"),
+        _t2("DenseNet169 [28]", None, (None, None, None, "76.00", None, None), uncertain=("F1",), source=QUOTED, reference="[28]"),
+        _t2("COVID-Net CT-2 [29]", None, ("95.70", "98.10", "98.90", "97.95", "97.98", "97.91"),
+            uncertain=("COVID-19", "CP", "Negative"), source=QUOTED, reference="[29]"),
+    ),
+    notes=(
+        "COVID-19/CP/Negative are per-class sensitivities; F1 is the class-weighted F1 of Eq. 13; Sensitivity and "
+        "Precision are the paper's 'overall' values, which no published script computes (REFERENCE_CODE.md §6, item 13).",
+        "Rows 1-10 were trained on the 3,000-slice COVIDx-CT subset; row 3 (COVID-CT-Mask-Net) is the authors' earlier "
+        "model and is quoted, not re-run here; rows 11-16 are quoted from other publications on other data sets.",
+        "Row 3 has no overall sensitivity/precision in the paper. The F1 column of rows 11-16 and the other cells of "
+        "those rows are uncertain in the re-assembly of the PDF's scrambled columns.",
+    ),
+)
+
+_T3 = ("COVID-19", "CP", "Negative", "F1")
+
+TABLE3 = PaperTable(
+    name="table3",
+    title="Table 3: image classification on the hold-out part of the COVIDx-CT train split",
+    columns=_T3,
+    unit="percent",
+    rows=(
+        _row("One Shot Model + LSTM+Attention", "one-shot-lstm-attention", dict(zip(_T3, ("98.39", "98.28", "99.31", "98.77")))),
+        _row("One Shot Model [15]", "one-shot-affinity", dict(zip(_T3, ("98.02", "94.15", "96.09", "95.75"))), reference="[15]"),
+    ),
+    notes=(
+        "The paper says 58,737 hold-out images; the CT-1 train split minus the 3,000 training slices has "
+        "61,782 − 3,000 = 58,782. Our tables report the count actually evaluated (column n).",
+    ),
+)
+
+_T4 = ("COVID-19", "Negative", "F1")
+
+TABLE4 = PaperTable(
+    name="table4",
+    title="Table 4: two-class classification on the iCTCF test split (12,976 slices; ResNeXt50+FPN backbone)",
+    columns=_T4,
+    unit="percent",
+    rows=(
+        _row("One Shot Model + LSTM+Attention", "one-shot-lstm-attention", dict(zip(_T4, ("97.73", "98.68", "98.41")))),
+        _row("One Shot Model", "one-shot-affinity", dict(zip(_T4, ("94.81", "97.46", "96.70")))),
+        _row("VGG16 [34]", None, {"COVID-19": "97.00", "Negative": "85.47"}, uncertain=("COVID-19", "Negative"),
+             source=QUOTED, reference="[34]"),
+    ),
+    notes=(
+        "The paper gives the iCTCF test classes as COVID-19 9,275 / Negative 3,701; the published split list has the "
+        "reverse (9,275 negative, 3,701 COVID-19).",
+        "VGG16's two values may belong to other columns (uncertain column assignment).",
+    ),
+)
+
+PAPER_TABLES: dict[str, PaperTable] = {t.name: t for t in (TABLE1, TABLE2, TABLE3, TABLE4)}
+
+#: Inconsistencies in the paper's text, shown under the tables they concern.
+TEXT_NOTES: tuple[str, ...] = (
+    "Abstract: COVID-19 sensitivity 95.74 %, CP 98.13 %, Control 99.27 %, F1 98.15 % (= Table 2); "
+    "ablation 97.73 % COVID-19 sensitivity and 98.41 % F1 (= Table 4).",
+    "The introduction says 95.35 % COVID-19 sensitivity and 98.10 % F1, which differs from Table 2.",
+    "The conclusion calls 95.74 % a 'precision'; in Table 2 it is the COVID-19 sensitivity.",
+    "Eq. 13 weighs the per-class F1 by the class share in the data; the reference code fixes the weights at "
+    "Negative 0.45, CP 0.35, COVID-19 0.20 (the CT-1 test shares are 0.446 / 0.349 / 0.205).",
+)
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """A 'paper vs reference code' difference run as a one-shot model variant.
+
+    ``variant`` is the run-id suffix (``"roi_order=distance"``); ``overrides`` are the
+    config values it changes (``section`` says whether they are model or train fields).
+    """
+
+    variant: str
+    section: str  # "model" or "train"
+    overrides: Mapping[str, object]
+    paper: str
+    code: str
+    item: int  # REFERENCE_CODE.md §6 item
+
+
+ABLATIONS: tuple[Ablation, ...] = (
+    Ablation("roi_order=distance", "model", {"roi_order": "distance"},
+             paper="RoIs enter the LSTM in confidence order (§3.7.1)",
+             code="RoIs sorted by distance of the box from the image origin", item=3),
+    Ablation("loss_scheme=alternating", "train", {"loss_scheme": "alternating"},
+             paper="one step on L_SEG + L_CLS (Eq. 8)",
+             code="two optimiser steps per iteration with gradient masking; losses never added", item=5),
+    Ablation("sieve_order=reference", "model", {"sieve_order": "reference"},
+             paper="sieve Conv→BN→ConvT→ReLU",
+             code="sieve Conv→BN→ReLU→ConvT", item=1),
+    Ablation("weight_copy_policy=previous", "model", {"weight_copy_policy": "previous"},
+             paper="copy segmentation weights when the loss beats the best so far",
+             code="copy when the loss beats the previous iteration's loss", item=6),
+)

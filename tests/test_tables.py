@@ -1,0 +1,323 @@
+"""Tables from result files (lstmattn.tables) and chapters 3-5 (notebook structure).
+
+Run folders are written by hand in tmp_path with the keys of
+``lstmattn.engine.results.evaluate_run``; nothing is trained.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from lstmattn.cli import main
+from lstmattn.engine.runs import write_json
+from lstmattn.paper_tables import ABLATIONS, QUOTED, TABLE1, TABLE2
+from lstmattn.tables import (
+    NOT_AVAILABLE,
+    NOT_RUN,
+    ablation_table,
+    collect_results,
+    confusion_frames,
+    format_delta,
+    format_interval,
+    table1,
+    table2,
+    table3,
+    table4,
+    write_table,
+)
+
+PHANTOM = "synthetic CT phantoms (seed 0, 128px) — not patient data"
+REAL = "COVIDx CT-1 (CNCB) classification + CNCB lesion segmentation"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+PARAMETERS = {"profile": "quick", "data_root": None, "device": None, "epochs": None, "max_steps": None,
+              "output_dir": "runs", "seed": 0}
+
+
+def _interval(estimate: float, width: float = 0.02) -> dict:
+    return {"estimate": estimate, "low": max(0.0, estimate - width), "high": min(1.0, estimate + width), "confidence": 0.95}
+
+
+def _classification(names: tuple[str, ...], sensitivities: dict[str, float], f1: float) -> dict:
+    metrics = {f"sensitivity/{name}": _interval(value) for name, value in sensitivities.items()}
+    metrics.update(f1=_interval(f1), f1_paper_weights=_interval(f1 - 0.01), sensitivity=_interval(f1 + 0.001),
+                   precision=_interval(f1 - 0.002), accuracy=_interval(f1))
+    size = len(names)
+    confusion = [[10 if i == j else 1 for j in range(size)] for i in range(size)]
+    return {"n": sum(map(sum, confusion)), "class_names": list(names), "confusion": confusion,
+            "support": [sum(row) for row in confusion], "metrics": metrics}
+
+
+def _segmentation(ap50: float) -> dict:
+    ap = {"AP@0.5": ap50, "AP@0.75": ap50 / 2, "AP@[0.5:0.95]": ap50 / 3}
+    return {"n": 30, "ap": {key: {k: v * (0.5 if "lesions" in key else 1.0) for k, v in ap.items()}
+                           for key in ("per_image/all_classes", "per_image/lesions", "dataset/all_classes", "dataset/lesions")},
+            "dice": {"dataset": {"any lesion": 0.5}, "mean_per_image": {"any lesion": 0.4}}}
+
+
+def make_run(root: Path, model: str, *, profile: str = "quick", seed: int = 0, variant: str | None = None,
+             data: str = PHANTOM, phantom: bool = True, test: dict | None = None, holdout: dict | None = None,
+             segmentation: dict | None = None) -> Path:
+    run_id = f"{profile}-{model}-{variant}-s{seed}" if variant else f"{profile}-{model}-s{seed}"
+    path = root / run_id
+    write_json({"run_id": run_id, "model": model, "profile": profile, "seed": seed, "git_commit": "abcdef1234567890",
+                "data": {"description": data}, "status": "evaluated", "created": "2025-01-01T00:00:00"}, path / "record.json")
+    header = {"run_id": run_id, "model": model, "profile": profile, "seed": seed, "data": data, "is_phantom": phantom,
+              "checkpoint": "best", "commit": "abcdef1234567890"}
+    for split, result in (("test", test), ("holdout", holdout)):
+        if result is not None:
+            write_json({**header, "split": split, **result}, path / "results" / f"{split}_metrics.json")
+    if segmentation is not None:
+        write_json({**header, "split": "segmentation_test", **segmentation}, path / "results" / "segmentation_test.json")
+    return path
+
+
+THREE = ("Normal", "CP", "COVID-19")
+ONE_SHOT_TEST = _classification(THREE, {"Normal": 0.9, "CP": 0.8, "COVID-19": 0.7531}, 0.8123)
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    make_run(root, "one-shot-lstm-attention", test=ONE_SHOT_TEST, segmentation=_segmentation(0.4))
+    make_run(root, "mask-rcnn", segmentation=_segmentation(0.3))
+    make_run(root, "classifier-resnet18", test=_classification(THREE, {"Normal": 0.5, "CP": 0.6, "COVID-19": 0.7}, 0.6))
+    make_run(root, "one-shot-lstm-attention", variant="roi_order=distance",
+             test=_classification(THREE, {"Normal": 0.9, "CP": 0.8, "COVID-19": 0.8031}, 0.8323), segmentation=_segmentation(0.45))
+    make_run(root, "one-shot-lstm-attention", profile="paper", test=ONE_SHOT_TEST)  # other profile: ignored
+    (root / "_data").mkdir()  # phantom cache: not a run
+    (root / "unfinished").mkdir()
+    write_json({"run_id": "unfinished", "model": "mask-rcnn", "profile": "quick", "seed": 0}, root / "unfinished" / "record.json")
+    return root
+
+
+def _row(result, model: str) -> pd.Series:
+    rows = result.frame[result.frame["model"] == model]
+    assert len(rows) == 1, rows
+    return rows.iloc[0]
+
+
+# --------------------------------------------------------------------------- collect
+def test_collect_results_one_row_per_evaluated_run(runs: Path) -> None:
+    frame = collect_results(runs, "quick")
+    assert sorted(frame["run_id"]) == sorted([
+        "quick-one-shot-lstm-attention-s0", "quick-mask-rcnn-s0", "quick-classifier-resnet18-s0",
+        "quick-one-shot-lstm-attention-roi_order=distance-s0"])
+    variants = dict(zip(frame["run_id"], frame["variant"]))
+    assert variants["quick-one-shot-lstm-attention-roi_order=distance-s0"] == "roi_order=distance"
+    assert pd.isna(variants["quick-mask-rcnn-s0"])
+    assert frame["is_phantom"].all()
+    assert len(collect_results(runs, "paper")) == 1
+    assert collect_results(runs / "missing", "quick").empty
+
+
+def test_format_helpers() -> None:
+    assert format_interval(95.1, 93.2, 96.8) == "95.10 (93.20–96.80)"
+    assert format_interval(0.6054, decimals=3) == "0.605"
+    assert format_interval(float("nan")) == ""
+    assert format_delta(1.234) == "+1.23" and format_delta(-0.4) == "-0.40" and format_delta(float("nan")) == ""
+
+
+# --------------------------------------------------------------------------- table 1
+def test_table1_rows_paper_values_and_delta(runs: Path) -> None:
+    result = table1(runs, "quick")
+    assert list(result.frame["row"]) == [row.label for row in TABLE1.rows]
+    one_shot = _row(result, "one-shot-lstm-attention")
+    assert one_shot["status"] == "evaluated" and one_shot["run_id"] == "quick-one-shot-lstm-attention-s0"
+    assert one_shot["AP@0.5 paper"] == pytest.approx(0.605)
+    assert one_shot["AP@0.5 ours"] == pytest.approx(0.4)
+    assert one_shot["AP@0.5 Δ"] == pytest.approx(0.4 - 0.605)
+    assert one_shot["AP@0.75 paper text"] == "0.4979"
+    assert _row(result, "mask-rcnn")["AP@[0.5:0.95] ours"] == pytest.approx(0.1)
+    lesions = table1(runs, "quick", ap_variant="per_image/lesions")
+    assert _row(lesions, "one-shot-lstm-attention")["AP@0.5 ours"] == pytest.approx(0.2)
+
+
+def test_missing_runs_are_not_run(runs: Path) -> None:
+    result = table1(runs, "quick")
+    affinity = _row(result, "one-shot-affinity")
+    assert affinity["status"] == NOT_RUN and math.isnan(affinity["AP@0.5 Δ"])
+    display = result.display_frame()
+    assert display.loc[display["Model"] == "Mask R-CNN (heads only)", "AP@0.5 ours"].item() == NOT_RUN
+    empty = table2(runs.parent / "nothing", "quick")
+    assert (empty.frame.loc[empty.frame["model"].notna(), "status"] == NOT_RUN).all()
+    assert "No evaluated runs" in empty.banner
+
+
+# --------------------------------------------------------------------------- table 2
+def test_table2_rows_literature_and_uncertain_cells(runs: Path) -> None:
+    result = table2(runs, "quick")
+    assert len(result.frame) == len(TABLE2.rows) == 16
+    one_shot = _row(result, "one-shot-lstm-attention")
+    assert one_shot["COVID-19 ours"] == pytest.approx(75.31)
+    assert one_shot["COVID-19 low"] == pytest.approx(73.31)
+    assert one_shot["COVID-19 Δ"] == pytest.approx(75.31 - 95.74)
+    assert one_shot["Negative ours"] == pytest.approx(90.0)
+    assert one_shot["F1 Δ"] == pytest.approx(81.23 - 98.15)
+    assert _row(result, "classifier-resnet18")["status"] == "evaluated"
+    quoted = result.frame[result.frame["source"] == QUOTED]
+    assert list(quoted["row"]) == [row.label for row in TABLE2.rows[10:]]
+    assert (quoted["status"] == "quoted").all()
+    mask_net = result.frame[result.frame["row"] == "COVID-CT-Mask-Net [23]"].iloc[0]
+    assert mask_net["status"] == "quoted" and mask_net["source"].startswith("quoted")
+    dre = result.frame[result.frame["row"] == "DRE-Net [25]"].iloc[0]
+    assert dre["F1 paper uncertain"] and math.isnan(dre["F1 Δ"])
+    display = result.display_frame()
+    dre_display = display[display["Model"] == "DRE-Net [25]"].iloc[0]
+    assert dre_display["F1 paper"] == "94 †" and dre_display["F1 ours"] == "–" and dre_display["F1 Δ"] == ""
+    assert dre_display["COVID-19 paper"] == "–"
+    assert "uncertain" in result.to_markdown()
+
+
+def test_table2_f1_metric_choice(runs: Path) -> None:
+    result = table2(runs, "quick", f1_metric="f1_paper_weights")
+    assert _row(result, "one-shot-lstm-attention")["F1 ours"] == pytest.approx(80.23)
+
+
+def test_phantom_banner(runs: Path) -> None:
+    banner = table2(runs, "quick").banner
+    assert "PHANTOM DATA" in banner and "NOT a reproduction of the paper" in banner
+    assert "quick" in banner and "abcdef123456" in banner
+
+
+def test_real_data_banner_has_no_phantom_warning(tmp_path: Path) -> None:
+    make_run(tmp_path, "one-shot-lstm-attention", profile="paper", data=REAL, phantom=False, test=ONE_SHOT_TEST)
+    banner = table2(tmp_path, "paper").banner
+    assert "PHANTOM" not in banner and REAL in banner
+
+
+# --------------------------------------------------------------------------- tables 3-4
+def test_table3_not_available_then_from_holdout(runs: Path, tmp_path: Path) -> None:
+    result = table3(runs, "quick")
+    assert not result.available and "NOT AVAILABLE ON THIS DATA" in result.banner
+    assert (result.frame["status"] == NOT_AVAILABLE).all()
+    assert result.frame["F1 paper"].tolist() == [98.77, 95.75]
+    assert "not available" in result.to_markdown()
+    real = tmp_path / "real"
+    holdout = {**_classification(THREE, {"Normal": 0.99, "CP": 0.98, "COVID-19": 0.97}, 0.985), "n": 58782}
+    make_run(real, "one-shot-lstm-attention", profile="paper", data=REAL, phantom=False, test=ONE_SHOT_TEST, holdout=holdout)
+    result = table3(real, "paper")
+    assert result.available
+    one_shot = _row(result, "one-shot-lstm-attention")
+    assert one_shot["n"] == 58782 and one_shot["F1 Δ"] == pytest.approx(98.5 - 98.77)
+    assert _row(result, "one-shot-affinity")["status"] == NOT_AVAILABLE
+
+
+def test_table4_not_run_then_two_class(runs: Path, tmp_path: Path) -> None:
+    result = table4(runs, "quick")
+    assert not result.available and "NOT RUN" in result.banner
+    assert _row(result, "one-shot-lstm-attention")["status"] == NOT_RUN
+    vgg = result.frame[result.frame["row"] == "VGG16 [34]"].iloc[0]
+    assert vgg["COVID-19 paper uncertain"] and vgg["source"] == QUOTED
+    ictcf = tmp_path / "ictcf"
+    two = _classification(("Negative", "COVID-19"), {"Negative": 0.95, "COVID-19": 0.9}, 0.93)
+    make_run(ictcf, "one-shot-lstm-attention", profile="paper", data="iCTCF", phantom=False, test=two)
+    result = table4(ictcf, "paper")
+    assert result.available
+    row = _row(result, "one-shot-lstm-attention")
+    assert row["Negative ours"] == pytest.approx(95.0) and row["COVID-19 Δ"] == pytest.approx(90.0 - 97.73)
+    assert _row(table2(ictcf, "paper"), "one-shot-lstm-attention")["status"] == NOT_RUN  # 2-class is not Table 2
+
+
+# --------------------------------------------------------------------------- ablations
+def test_ablation_table_delta_vs_default(runs: Path) -> None:
+    result = ablation_table(runs, "quick")
+    assert list(result.frame["row"]) == ["default"] + [a.variant for a in ABLATIONS]
+    roi = result.frame[result.frame["row"] == "roi_order=distance"].iloc[0]
+    assert roi["status"] == "variant"
+    assert roi["F1 Δ"] == pytest.approx(2.0) and roi["COVID-19 Δ"] == pytest.approx(5.0)
+    assert roi["AP@0.5 Δ"] == pytest.approx(0.05)
+    assert (result.frame.iloc[2:]["status"] == NOT_RUN).all()
+    display = result.display_frame()
+    assert display.loc[1, "F1 Δ vs default"] == "+2.00" and display.loc[1, "AP@0.5 Δ vs default"] == "+0.050"
+    custom = ablation_table(runs, "quick", ["roi_order=distance", "made_up=1"])
+    assert list(custom.frame["row"]) == ["default", "roi_order=distance", "made_up=1"]
+
+
+# --------------------------------------------------------------------------- writing
+def _markdown_rows(text: str) -> dict[str, dict[str, str]]:
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in lines[0].strip("|").split(" | ")]
+    return {cells[0]: dict(zip(header, cells)) for cells in
+            ([cell.strip() for cell in line.strip("|").split(" | ")] for line in lines[1:])}
+
+
+def test_write_table_csv_and_markdown_match_json(runs: Path, tmp_path: Path) -> None:
+    result = table2(runs, "quick")
+    paths = write_table(result, tmp_path / "out")
+    assert paths["csv"].name == "table2.csv" and paths["markdown"].name == "table2.md"
+    text = paths["markdown"].read_text()
+    assert text.splitlines()[0] == result.banner
+    rows = _markdown_rows(text)
+    one_shot = rows["One Shot Model + LSTM+Attention"]
+    metric = ONE_SHOT_TEST["metrics"]["sensitivity/COVID-19"]
+    expected = f"{100 * metric['estimate']:.2f} ({100 * metric['low']:.2f}–{100 * metric['high']:.2f})"
+    assert one_shot["COVID-19 ours"] == expected == "75.31 (73.31–77.31)"
+    assert one_shot["COVID-19 paper"] == "95.74"
+    assert one_shot["COVID-19 Δ"] == "-20.43"
+    assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)", one_shot["F1 ours"])
+    assert rows["ResNet34"]["F1 ours"] == NOT_RUN
+    csv = pd.read_csv(paths["csv"])
+    assert len(csv) == 16
+    assert csv.loc[csv["model"] == "one-shot-lstm-attention", "F1 ours"].item() == pytest.approx(81.23)
+
+    table = write_table(table1(runs, "quick"), tmp_path / "out", "table1")
+    assert _markdown_rows(table["markdown"].read_text())["Mask R-CNN"]["AP@0.5 ours"] == "0.300"
+
+
+def test_html_rendering(runs: Path) -> None:
+    result = table2(runs, "quick")
+    html = result._repr_html_()
+    assert "PHANTOM DATA" in html and "<table" in html
+    assert "data" not in result.display_frame(compact=True).columns
+    assert result.styler() is not None
+    assert result.ours("one-shot-lstm-attention", "COVID-19") == pytest.approx(75.31)
+    assert math.isnan(result.ours("classifier-densenet121", "F1"))
+
+
+def test_confusion_frames(runs: Path) -> None:
+    frames = confusion_frames(runs, "quick", ["one-shot-lstm-attention", "classifier-resnet18", "one-shot-affinity"])
+    assert list(frames) == ["quick-one-shot-lstm-attention-s0", "quick-classifier-resnet18-s0"]
+    frame = frames["quick-one-shot-lstm-attention-s0"]
+    assert list(frame.index) == list(THREE) and frame.loc["CP", "CP"] == 10
+
+
+def test_cli_tables(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "tables"
+    assert main(["tables", "--runs", str(runs), "--profile", "quick", "--out", str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    for name in ("table1", "table1_lesions", "table2", "table3", "table4", "ablations"):
+        assert {f"{name}.csv", f"{name}.md"} <= names
+    assert main(["tables", "--runs", str(tmp_path / "missing")]) == 2
+
+
+def test_bad_result_file_names_the_file(runs: Path) -> None:
+    bad = runs / "quick-mask-rcnn-s0" / "results" / "segmentation_test.json"
+    bad.write_text("{not json")
+    with pytest.raises(Exception, match="segmentation_test.json"):
+        table1(runs, "quick")
+
+
+# --------------------------------------------------------------------------- notebooks
+@pytest.mark.parametrize("name", ["03_segmentation.ipynb", "04_classification.ipynb", "05_ablations.ipynb"])
+def test_notebook_structure(name: str) -> None:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    namespace: dict = {}
+    exec(code[0].source, namespace)
+    assert {k: namespace[k] for k in PARAMETERS} == PARAMETERS
+    assert set(k for k in namespace if not k.startswith("__")) == set(PARAMETERS)
+    setup = code[1]
+    assert "remove-input" in setup.metadata.get("tags", []) and "Chapter(" in setup.source and "banner()" in setup.source
+    for cell in code:
+        assert cell.get("outputs", []) == [] and cell.get("execution_count") is None, f"{name}: outputs committed"
+    glued = set(re.findall(r'glue\("([^"]+)"', "".join(c.source for c in code)))
+    referenced = set(re.findall(r"\{glue:text\}`([^:`]+)", "".join(c.source for c in notebook.cells if c.cell_type == "markdown")))
+    assert referenced and referenced <= glued
