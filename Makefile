@@ -19,9 +19,10 @@ env: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The main job: until the book lands, run the quick profile end to end.
+# The main job: run every chapter with papermill (training each model once into runs/),
+# then build the offline site into _build/_build/html (see lstmattn/book.py).
 book: $(STAMP)
-	$(BIN)/lstmattn run-all --profile $(PROFILE)
+	$(BIN)/lstmattn book build --profile $(PROFILE)
 
 clean:
 	rm -rf _build runs

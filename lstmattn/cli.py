@@ -17,6 +17,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lstmattn.commands.data",
     "lstmattn.commands.engine",
     "lstmattn.commands.predict",
+    "lstmattn.commands.book",
+    "lstmattn.commands.tables",
 )
 
 

@@ -1,0 +1,86 @@
+"""``lstmattn book build`` and ``lstmattn chapter N``: the companion book."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from lstmattn.config import PROFILES
+from lstmattn.errors import LstmattnError
+
+__all__ = ["register", "parse_parameter"]
+
+
+def _add_chapter_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--max-steps", type=int, help="cap training steps of every run the chapters train (tiny test builds)")
+    parser.add_argument("--epochs", type=int, help="override the profile's epochs")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    parser.add_argument("--data-root", help="data folder (phantom cache or real data root)")
+    parser.add_argument("--output-dir", help="runs folder the chapters train into and reuse (default: runs)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="set a chapter parameter, papermill style (VALUE is parsed as YAML: 2, null, cpu)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    book = subparsers.add_parser("book", help="the companion book (jupyter-book site)")
+    book_sub = book.add_subparsers(dest="book_command", required=True)
+    build = book_sub.add_parser("build", help="run the chapters with papermill, then build the offline site")
+    _add_chapter_options(build)
+    build.add_argument("--chapters", type=int, nargs="+", metavar="N", help="only these chapters (default: all)")
+    build.add_argument("--out", type=Path, default=Path("_build"), help="build folder (default: _build)")
+    build.add_argument("--no-site", action="store_true", help="only execute the chapters")
+    build.set_defaults(func=_book_build)
+
+    chapter = subparsers.add_parser("chapter", help="execute one chapter notebook with papermill")
+    chapter.add_argument("number", type=int, help="chapter number (the NN of notebooks/NN_*.ipynb)")
+    _add_chapter_options(chapter)
+    chapter.add_argument("--out", type=Path, default=Path("_build"), help="the executed copy goes to OUT/notebooks/")
+    chapter.set_defaults(func=_chapter)
+
+
+def parse_parameter(name: str, value: str) -> tuple[str, Any]:
+    """``-p name value``: the value is read as YAML (``2`` → int, ``null`` → None)."""
+    import yaml
+
+    try:
+        return name, yaml.safe_load(value)
+    except yaml.YAMLError:
+        return name, value
+
+
+def _parameters(args: argparse.Namespace) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"profile": args.profile}
+    for option in ("max_steps", "epochs", "seed", "device", "data_root", "output_dir"):
+        if getattr(args, option) is not None:
+            parameters[option] = getattr(args, option)
+    parameters.update(parse_parameter(name, value) for name, value in args.parameter)
+    return parameters
+
+
+def _book_build(args: argparse.Namespace) -> int:
+    from lstmattn.book import build_book
+
+    start = time.perf_counter()
+    parameters = _parameters(args)
+    build = build_book(profile=parameters.pop("profile"), chapters=args.chapters, out=args.out,
+                       parameters=parameters, site=not args.no_site)
+    print(f"book built in {time.perf_counter() - start:.0f} s"
+          + (f"; open {build.index}" if build.index else f"; executed notebooks in {args.out / 'notebooks'}"))
+    return 0
+
+
+def _chapter(args: argparse.Namespace) -> int:
+    from lstmattn.book import chapter_parameters, find_chapters, run_chapter
+
+    chapters = find_chapters()
+    if args.number not in chapters:
+        known = ", ".join(f"{n} ({p.name})" for n, p in sorted(chapters.items())) or "none"
+        raise LstmattnError(f"unknown chapter {args.number}; the chapters are: {known}")
+    start = time.perf_counter()
+    target = run_chapter(args.number, parameters=chapter_parameters(_parameters(args)), out=args.out)
+    print(f"chapter {args.number} executed in {time.perf_counter() - start:.0f} s: {target}")
+    return 0

@@ -1,0 +1,172 @@
+"""The companion book: chapter notebooks, configuration, CLI and failure handling.
+
+The site itself (a real build opened in headless Chromium) is tested in test_site.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from lstmattn import book
+from lstmattn.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+OWNED_NOTEBOOKS = ("01_data.ipynb", "02_model.ipynb", "06_attention.ipynb")
+PARAMETERS_SOURCE = [
+    'profile = "quick"',
+    "data_root = None",
+    "device = None",
+    "epochs = None",
+    "max_steps = None",
+    'output_dir = "runs"',
+    "seed = 0",
+]
+
+
+def _code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+@pytest.mark.parametrize("name", OWNED_NOTEBOOKS)
+def test_chapter_notebook_is_valid_with_parameters_cell_and_no_outputs(name: str) -> None:
+    path = ROOT / "notebooks" / name
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    code = _code_cells(notebook)
+    parameters, setup = code[0], code[1]
+    assert parameters.metadata.get("tags") == ["parameters"], f"{path}: first code cell must be tagged 'parameters'"
+    assert [line.strip() for line in parameters.source.splitlines() if line.strip()] == PARAMETERS_SOURCE
+    assert "remove-input" in setup.metadata.get("tags", []), f"{path}: the set-up cell must be tagged remove-input"
+    assert ("Chapter(profile=profile, data_root=data_root, device=device, epochs=epochs, "
+            "max_steps=max_steps, output_dir=output_dir, seed=seed, progress=False)") in setup.source
+    assert "print(chapter.banner())" in setup.source
+    for cell in code:
+        assert cell.outputs == [] and cell.execution_count is None, f"{path}: committed with outputs"
+    assert "widgets" not in notebook.metadata, f"{path}: committed with widget state"
+    # Chapters call the package; they define no functions or classes of their own.
+    assert not any(line.lstrip().startswith(("def ", "class ")) for cell in code for line in cell.source.splitlines())
+
+
+def test_chapter_parameters_match_the_companion_defaults() -> None:
+    import inspect
+
+    from lstmattn.companion import Chapter
+
+    signature = inspect.signature(Chapter)
+    assert {name: signature.parameters[name].default for name in book.CHAPTER_PARAMETERS} == book.CHAPTER_PARAMETERS
+
+
+def _all_values(value):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _all_values(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _all_values(item)
+    else:
+        yield value
+
+
+def test_config_has_execution_off_and_no_cdn_scripts() -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert config["launch_buttons"]["thebe"] is False
+    assert not any(config["launch_buttons"][key] for key in ("binderhub_url", "jupyterhub_url", "colab_url", "deepnote_url"))
+    sphinx = config["sphinx"]["config"]
+    assert "://" not in sphinx["mathjax_path"]
+    assert sphinx["nb_ipywidgets_js"] and all("://" not in path for path in sphinx["nb_ipywidgets_js"])
+    assert not any(isinstance(v, str) and "://" in v for v in _all_values(sphinx)), "sphinx config must not name URLs"
+    for key in ("html_js_files", "html_css_files"):
+        assert not any("://" in str(v) for v in _all_values(sphinx.get(key, [])))
+    assert (ROOT / "book" / config["bibtex_bibfiles"][0]).is_file()
+    static = ROOT / "book" / "_static"
+    assert not list(static.rglob("*.js")), "vendored scripts are fetched at build time, never committed"
+
+
+def test_toc_lists_existing_pages_and_every_chapter() -> None:
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    entries = [entry["file"] for entry in book._toc_entries(toc)]
+    assert toc["root"] == "intro" and (ROOT / "book" / "intro.md").is_file()
+    for entry in entries:
+        if entry.startswith("notebooks/"):
+            continue
+        assert (ROOT / "book" / f"{entry}.md").is_file(), entry
+    chapters = {Path(e).stem for e in entries if e.startswith("notebooks/")}
+    assert {Path(name).stem for name in OWNED_NOTEBOOKS} <= chapters
+    assert {p.stem for p in book.find_chapters().values()} <= chapters, "every notebook must be in the TOC"
+
+
+def test_stage_sources_prunes_chapters_that_were_not_built(tmp_path: Path) -> None:
+    executed = tmp_path / "notebooks" / "01_data.ipynb"
+    executed.parent.mkdir()
+    executed.write_text((ROOT / "notebooks" / "01_data.ipynb").read_text())
+    source = book.stage_sources({1: executed}, out=tmp_path)
+    toc = yaml.safe_load((source / "_toc.yml").read_text())
+    files = [entry["file"] for entry in book._toc_entries(toc)]
+    assert "notebooks/01_data" in files and "notebooks/06_attention" not in files
+    assert "paper_vs_code" in files and (source / "notebooks" / "01_data.ipynb").is_file()
+
+
+def test_chapter_parameters_validation() -> None:
+    assert book.chapter_parameters({"max_steps": 2})["max_steps"] == 2
+    assert book.chapter_parameters(profile=None)["profile"] == "quick"
+    with pytest.raises(book.BookError, match="unknown chapter parameter"):
+        book.chapter_parameters({"max_step": 2})
+
+
+def test_unknown_chapter_gives_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["chapter", "99"]) == 2
+    error = capsys.readouterr().err
+    assert "unknown chapter 99" in error and "01_data.ipynb" in error
+    with pytest.raises(book.BookError, match="unknown chapter 42"):
+        book.build_book(chapters=[42], site=False)
+
+
+def _broken_notebook(path: Path) -> None:
+    notebook = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell("\n".join(PARAMETERS_SOURCE), metadata={"tags": ["parameters"]})
+    notebook.cells = [
+        parameters,
+        nbformat.v4.new_code_cell("print('before the error', max_steps)"),
+        nbformat.v4.new_code_cell("raise RuntimeError('this chapter is broken on purpose')"),
+    ]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+
+
+def test_failing_chapter_fails_the_build_and_keeps_its_notebook(tmp_path: Path) -> None:
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _broken_notebook(notebooks / "07_broken.ipynb")
+    out = tmp_path / "out"
+    with pytest.raises(book.ChapterFailed) as caught:
+        book.build_book(chapters=[7], out=out, notebooks_dir=notebooks, parameters={"max_steps": 3},
+                        cwd=tmp_path, site=False, echo=lambda *a, **k: None)
+    failure = caught.value
+    kept = out / "notebooks" / "07_broken.ipynb"
+    assert failure.number == 7 and failure.notebook == kept
+    assert "chapter 7 (07_broken.ipynb)" in str(failure) and str(kept) in str(failure)
+    assert "this chapter is broken on purpose" in str(failure)
+    executed = nbformat.read(kept, as_version=4)
+    outputs = json.dumps([cell.get("outputs", []) for cell in executed.cells])
+    assert "RuntimeError" in outputs and "before the error 3" in outputs  # injected max_steps
+
+
+def test_failing_chapter_makes_the_cli_exit_non_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    fake_root = tmp_path / "project"
+    (fake_root / "notebooks").mkdir(parents=True)
+    _broken_notebook(fake_root / "notebooks" / "03_broken.ipynb")
+    monkeypatch.setattr(book, "PROJECT_ROOT", fake_root)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "_build"
+    assert main(["book", "build", "--no-site", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "chapter 3 (03_broken.ipynb) failed" in error and str(out / "notebooks" / "03_broken.ipynb") in error
+    assert (out / "notebooks" / "03_broken.ipynb").is_file()
