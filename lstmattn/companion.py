@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmattn import __version__
-from lstmattn.config import ExperimentConfig, get_profile, to_dict
+from lstmattn.config import ExperimentConfig, get_profile, load_config, to_dict
 from lstmattn.engine.results import evaluate_run
 from lstmattn.engine.runs import RunDirectory, git_commit, runs_root
 from lstmattn.engine.trainer import default_run_id, train
@@ -23,8 +23,13 @@ __all__ = ["experiment", "ensure_run", "Chapter"]
 
 
 def experiment(profile: str, model_name: str | None = None, **model_overrides: Any) -> ExperimentConfig:
-    """The ``profile``'s config for ``model_name`` with optional ``ModelConfig`` overrides."""
-    config = get_profile(profile)
+    """The ``profile``'s config for ``model_name`` with optional ``ModelConfig`` overrides.
+
+    ``profile`` is a profile name (``quick``, ``paper``, ``reference``) or the path of a
+    YAML config (``*.yaml``/``*.yml``), e.g. one that points the ``paper`` profile at a
+    real COVIDx-CT/CNCB copy (``data: {source: covidx, root: ..., segmentation_root: ...}``).
+    """
+    config = load_config(profile) if profile.endswith((".yaml", ".yml")) else get_profile(profile)
     if model_name:
         config = replace(config, model_name=model_name)
     if model_overrides:

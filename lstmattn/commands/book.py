@@ -14,7 +14,8 @@ __all__ = ["register", "parse_parameter"]
 
 
 def _add_chapter_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--profile", default="quick", type=_profile,
+                        help=f"one of {sorted(PROFILES)} or a YAML config file (e.g. the paper profile on real data)")
     parser.add_argument("--max-steps", type=int, help="cap training steps of every run the chapters train (tiny test builds)")
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")
     parser.add_argument("--seed", type=int)
@@ -23,6 +24,12 @@ def _add_chapter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", help="runs folder the chapters train into and reuse (default: runs)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="set a chapter parameter, papermill style (VALUE is parsed as YAML: 2, null, cpu)")
+
+
+def _profile(value: str) -> str:
+    if value in PROFILES or (value.endswith((".yaml", ".yml")) and Path(value).is_file()):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is neither a profile {sorted(PROFILES)} nor an existing YAML config")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
