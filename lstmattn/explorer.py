@@ -35,8 +35,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lstmattn.data.images import to_image_tensor
-from lstmattn.engine.overlays import BRANCH_COLOURS, LESION_COLOURS, _draw_rois
-from lstmattn.engine.predict import SEGMENTATION_NAMES, Lesion, SliceInput, _slice_prediction, load_slice_input
+from lstmattn.engine.overlays import BRANCH_COLOURS, LESION_COLOURS, draw_rois
+from lstmattn.engine.predict import SEGMENTATION_NAMES, Lesion, SliceInput, slice_prediction, load_slice_input
 
 __all__ = [
     "BRANCHES",
@@ -274,7 +274,7 @@ def _explain(
             output = model([tensor.to(device)])[0]
     finally:
         hook.remove()
-    prediction = _slice_prediction(slice_input, output, class_names, score_threshold)
+    prediction = slice_prediction(slice_input, output, class_names, score_threshold)
     attention = output["attention"]
     features = captured[-1][0].mean(dim=1).cpu().numpy().astype(np.float32)  # [β, 28, 28]
     return AttentionExplanation(
@@ -408,7 +408,7 @@ def render_slice_png(explanation: AttentionExplanation, branch: str, *, display_
     scale = _display_scale(explanation.size, display_size)
     alpha = explanation.alpha(branch)
     boxes = explanation.roi_boxes * scale
-    panel = _draw_rois(panel, boxes.tolist(), alpha.tolist(), BRANCH_COLOURS[branch])
+    panel = draw_rois(panel, boxes.tolist(), alpha.tolist(), BRANCH_COLOURS[branch])
     draw = ImageDraw.Draw(panel)
     for rank, position in enumerate(explanation.top_rois(branch, top_k), start=1):
         x1, y1 = boxes[position][:2]

@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 if TYPE_CHECKING:
     from lstmattn.engine.predict import SlicePrediction
 
-__all__ = ["LESION_COLOURS", "BRANCH_COLOURS", "header_height", "overlay_size", "render_overlay"]
+__all__ = ["LESION_COLOURS", "BRANCH_COLOURS", "draw_rois", "header_height", "overlay_size", "render_overlay"]
 
 #: RGBA fill per lesion label (2 GGO, 3 consolidation).
 LESION_COLOURS: dict[int, tuple[int, int, int, int]] = {2: (255, 215, 0, 110), 3: (230, 30, 30, 150)}
@@ -61,7 +61,7 @@ def _base_panel(prediction: "SlicePrediction") -> Image.Image:
     return Image.alpha_composite(panel, Image.fromarray(layer, mode="RGBA"))
 
 
-def _draw_rois(panel: Image.Image, boxes: Sequence[Sequence[float]], alphas: Sequence[float], colour: tuple[int, int, int]) -> Image.Image:
+def draw_rois(panel: Image.Image, boxes: Sequence[Sequence[float]], alphas: Sequence[float], colour: tuple[int, int, int]) -> Image.Image:
     """RoI boxes with line width and opacity ∝ α / max α."""
     layer = Image.new("RGBA", panel.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
@@ -105,7 +105,7 @@ def render_overlay(prediction: "SlicePrediction") -> bytes:
     attention = prediction.attention
     for column, branch in enumerate(("positive", "negative")):
         colour = BRANCH_COLOURS[branch]
-        panel = _draw_rois(base, attention["roi_boxes"], attention["alpha"][branch], colour)
+        panel = draw_rois(base, attention["roi_boxes"], attention["alpha"][branch], colour)
         _label_panel(panel, f"{branch} branch attention (x_{branch[:3].upper()})", colour, font)
         canvas.paste(panel.convert("RGB"), (column * width, header_height(width)))
     buffer = io.BytesIO()

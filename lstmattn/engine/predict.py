@@ -51,6 +51,7 @@ __all__ = [
     "list_slice_files",
     "load_slice_input",
     "predict_slices",
+    "slice_prediction",
     "predict_path",
     "summarize_series",
     "write_prediction_outputs",
@@ -265,7 +266,7 @@ def _attention_record(attention: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _slice_prediction(item: SliceInput, output: Mapping[str, Any], class_names: tuple[str, ...], score_threshold: float) -> SlicePrediction:
+def slice_prediction(item: SliceInput, output: Mapping[str, Any], class_names: tuple[str, ...], score_threshold: float) -> SlicePrediction:
     keep = (output["scores"] >= score_threshold).cpu().numpy()
     boxes = output["boxes"].cpu().numpy()[keep]
     labels = output["labels"].cpu().numpy()[keep]
@@ -327,7 +328,7 @@ def predict_slices(
     for batch in tqdm(batches, total=total, desc="predict", unit="batch", disable=not progress, leave=False):
         inputs = [_as_input(item, index) for index, item in batch]
         outputs = model([to_image_tensor(item.image).to(device) for item in inputs])
-        predictions.extend(_slice_prediction(item, output, names, score_threshold) for item, output in zip(inputs, outputs))
+        predictions.extend(slice_prediction(item, output, names, score_threshold) for item, output in zip(inputs, outputs))
     return predictions
 
 
