@@ -179,3 +179,31 @@ def test_chapter2_parameter_table_equals_the_model(pages: dict[str, dict], site:
     table = _table(pages["notebooks/02_model.html"], "trainable").set_index("component")
     assert int(table.loc["whole model", "parameters"]) == sum(p.numel() for p in model.parameters())
     assert int(table.drop(index="whole model")["parameters"].astype(int).sum()) == sum(p.numel() for p in model.parameters())
+
+
+def test_attention_page_explorer_switches_slice_and_branch(site: dict) -> None:
+    """Issue 7: on the built book's attention page, the static explorer reacts offline."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extra installs playwright")
+    page_path = site["html"] / "notebooks" / "06_attention.html"
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_FLAGS, headless=True)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file://", "data:", "blob:", "about:")) else route.abort())
+            page.goto(page_path.as_uri(), wait_until="load")
+            image = page.locator("img[data-role=image]")
+            bars = page.locator("svg[data-role=bars]")
+            assert page.locator("select[data-role=slice] option").count() == 12  # 4 slices per class
+            first_image, first_bars = image.get_attribute("src"), bars.inner_html()
+            page.select_option("select[data-role=slice]", "5")
+            assert image.get_attribute("src") != first_image
+            assert bars.inner_html() != first_bars
+            positive = bars.inner_html()
+            page.click("button[data-branch=negative]")
+            assert bars.inner_html() != positive
+            assert not errors, errors
+        finally:
+            browser.close()
