@@ -359,20 +359,10 @@ def gallery(
 
 def gallery_items(dataset: Any, per_class: int = 4, *, num_classes: int = 3, seed: int = 0) -> list[Any]:
     """``per_class`` items ``(image, target)`` of each class of a classification data set,
-    drawn with ``seed`` (deterministic), class by class. Labels come from
-    ``dataset.records[i].label`` when the data set has records, else from each item."""
-    records = getattr(dataset, "records", None)
-    if records is not None and all(hasattr(r, "label") for r in records):
-        labels = np.array([int(r.label) for r in records])
-    else:
-        labels = np.array([int(dataset[i][1]["image_label"]) for i in range(len(dataset))])
-    rng = np.random.default_rng(seed)
-    chosen: list[int] = []
-    for label in range(num_classes):
-        candidates = np.flatnonzero(labels == label)
-        if candidates.size:
-            chosen += sorted(rng.choice(candidates, size=min(per_class, candidates.size), replace=False).tolist())
-    return [dataset[i] for i in chosen]
+    drawn with ``seed`` (deterministic), class by class (see :func:`~lstmattn.plots.gallery_indices`)."""
+    from lstmattn.plots import gallery_indices
+
+    return [dataset[i] for i in gallery_indices(dataset, per_class, num_classes=num_classes, seed=seed)]
 
 
 # ------------------------------------------------------------------ rendering

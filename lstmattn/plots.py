@@ -332,8 +332,13 @@ def plot_attention_slice(examples: Sequence[Mapping[str, Any]], *, row_height: f
 
 def gallery_indices(dataset: Any, per_class: int = 3, *, num_classes: int = 3, seed: int = 0) -> list[int]:
     """``per_class`` slice indices of each class of a classification dataset, drawn with
-    ``seed`` (deterministic), class by class."""
-    labels = np.array([int(r.label) for r in dataset.records])
+    ``seed`` (deterministic), class by class. Labels come from ``dataset.records[i].label``
+    when the data set has records, else from each item's ``image_label``."""
+    records = getattr(dataset, "records", None)
+    if records is not None and all(hasattr(r, "label") for r in records):
+        labels = np.array([int(r.label) for r in records])
+    else:
+        labels = np.array([int(dataset[i][1]["image_label"]) for i in range(len(dataset))])
     rng = np.random.default_rng(seed)
     chosen: list[int] = []
     for label in range(num_classes):

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lstmattn.data.images import load_slice, resize_image, to_image_tensor
-from lstmattn.data.splits import line_error, read_lines
+from lstmattn.data.splits import parse_listed
 from lstmattn.errors import DataError
 
 __all__ = [
@@ -68,22 +68,7 @@ def _parse_line(line: str) -> CovidxRecord:
 
 def parse_covidx_split(path: str | Path) -> tuple[list[CovidxRecord], list[DataError]]:
     """All well-formed records of a split file, plus one problem per bad or repeated line."""
-    path = Path(path)
-    records: list[CovidxRecord] = []
-    problems: list[DataError] = []
-    seen: dict[str, int] = {}
-    for number, line in read_lines(path):
-        try:
-            record = _parse_line(line)
-        except ValueError as error:
-            problems.append(line_error(path, number, str(error)))
-            continue
-        if record.name in seen:
-            problems.append(line_error(path, number, f"{record.name} already listed on line {seen[record.name]}"))
-            continue
-        seen[record.name] = number
-        records.append(record)
-    return records, problems
+    return parse_listed(path, _parse_line, lambda record: record.name)
 
 
 def read_covidx_split(path: str | Path) -> list[CovidxRecord]:
@@ -96,26 +81,19 @@ def read_covidx_split(path: str | Path) -> list[CovidxRecord]:
     return records
 
 
+def _parse_class_digit_name(line: str) -> tuple[str, int]:
+    fields = line.split()
+    digit = fields[0].split("_", 1)[0] if len(fields) == 1 else ""
+    if len(fields) != 1 or digit not in ("0", "1", "2") or "_" not in fields[0]:
+        raise ValueError(f"expected one '<class digit>_<patient>_<scan>_<slice>.png' name, got {line!r}")
+    return fields[0], int(digit)
+
+
 def parse_class_digit_list(path: str | Path) -> tuple[list[tuple[str, int]], list[DataError]]:
     """Authors'-style list (``REFERENCE_CODE.md`` §3.2): one name per line whose CNCB
     prefix is replaced by the class digit, ``2_341_1834_0022.png``. Returns
     ``(name, class)`` of every good line plus one problem per bad or repeated line."""
-    path = Path(path)
-    records: list[tuple[str, int]] = []
-    problems: list[DataError] = []
-    seen: dict[str, int] = {}
-    for number, line in read_lines(path):
-        fields = line.split()
-        digit = fields[0].split("_", 1)[0] if len(fields) == 1 else ""
-        if len(fields) != 1 or digit not in ("0", "1", "2") or "_" not in fields[0]:
-            problems.append(line_error(path, number, f"expected one '<class digit>_<patient>_<scan>_<slice>.png' name, got {line!r}"))
-            continue
-        if fields[0] in seen:
-            problems.append(line_error(path, number, f"{fields[0]} already listed on line {seen[fields[0]]}"))
-            continue
-        seen[fields[0]] = number
-        records.append((fields[0], int(digit)))
-    return records, problems
+    return parse_listed(path, _parse_class_digit_name, lambda record: record[0])
 
 
 class CovidxClassificationDataset(Dataset):

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lstmattn.data.images import load_slice, resize_image, to_image_tensor
-from lstmattn.data.splits import line_error, read_lines
+from lstmattn.data.splits import parse_listed, single_name
 from lstmattn.errors import DataError
 
 __all__ = ["ICTCF_CLASS_NAMES", "ICTCF_PREFIXES", "ictcf_label", "parse_ictcf_split", "IctcfClassificationDataset"]
@@ -41,25 +41,12 @@ def ictcf_label(name: str) -> int:
 
 def parse_ictcf_split(path: str | Path) -> tuple[list[tuple[str, int]], list[DataError]]:
     """``(name, label)`` of every good line, plus one problem per bad or repeated line."""
-    path = Path(path)
-    records: list[tuple[str, int]] = []
-    problems: list[DataError] = []
-    seen: dict[str, int] = {}
-    for number, line in read_lines(path):
-        fields = line.split()
-        try:
-            if len(fields) != 1:
-                raise ValueError(f"expected one file name, got {len(fields)} fields: {line!r}")
-            label = ictcf_label(fields[0])
-        except ValueError as error:
-            problems.append(line_error(path, number, str(error)))
-            continue
-        if fields[0] in seen:
-            problems.append(line_error(path, number, f"{fields[0]} already listed on line {seen[fields[0]]}"))
-            continue
-        seen[fields[0]] = number
-        records.append((fields[0], label))
-    return records, problems
+
+    def parse(line: str) -> tuple[str, int]:
+        name = single_name(line)
+        return name, ictcf_label(name)
+
+    return parse_listed(path, parse, lambda record: record[0])
 
 
 class IctcfClassificationDataset(Dataset):

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from lstmattn.errors import DataError
 
-__all__ = ["read_lines", "parse_name_list", "read_name_list", "line_error", "natural_key"]
+__all__ = ["read_lines", "parse_listed", "single_name", "parse_name_list", "read_name_list", "line_error", "natural_key"]
+
+Record = TypeVar("Record")
 
 
 def line_error(path: Path, line_number: int, problem: str) -> DataError:
@@ -36,24 +39,41 @@ def read_lines(path: str | Path) -> list[tuple[int, str]]:
     return [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
-def parse_name_list(path: str | Path) -> tuple[list[str], list[DataError]]:
-    """All names of a one-name-per-line list, plus one problem per malformed or repeated line."""
+def parse_listed(
+    path: str | Path, parse_line: Callable[[str], Record], name_of: Callable[[Record], str]
+) -> tuple[list[Record], list[DataError]]:
+    """Every record of a list file whose lines ``parse_line`` accepts, plus one problem per
+    line it rejects (its ``ValueError`` message) or whose name was listed before."""
     path = Path(path)
-    names: list[str] = []
+    records: list[Record] = []
     problems: list[DataError] = []
     seen: dict[str, int] = {}
     for number, line in read_lines(path):
-        fields = line.split()
-        if len(fields) != 1:
-            problems.append(line_error(path, number, f"expected one file name, got {len(fields)} fields: {line!r}"))
+        try:
+            record = parse_line(line)
+        except ValueError as error:
+            problems.append(line_error(path, number, str(error)))
             continue
-        name = fields[0]
+        name = name_of(record)
         if name in seen:
             problems.append(line_error(path, number, f"{name} already listed on line {seen[name]}"))
             continue
         seen[name] = number
-        names.append(name)
-    return names, problems
+        records.append(record)
+    return records, problems
+
+
+def single_name(line: str) -> str:
+    """The one file name of a line; ``ValueError`` when the line has more fields."""
+    fields = line.split()
+    if len(fields) != 1:
+        raise ValueError(f"expected one file name, got {len(fields)} fields: {line!r}")
+    return fields[0]
+
+
+def parse_name_list(path: str | Path) -> tuple[list[str], list[DataError]]:
+    """All names of a one-name-per-line list, plus one problem per malformed or repeated line."""
+    return parse_listed(path, single_name, lambda name: name)
 
 
 def read_name_list(path: str | Path) -> list[str]:
