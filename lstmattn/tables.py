@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from lstmattn.errors import LstmattnError
 from lstmattn.paper_tables import (
@@ -495,9 +496,29 @@ def table2(runs_root: str | Path, profile: str | None = "quick", *, f1_metric: s
     used = runs[runs["run_id"].isin([r["run_id"] for r in rows if r["status"] == "evaluated"])]
     f1_note = ("F1 (ours): Eq. 13 with the class shares of the evaluated test set as weights."
                if f1_metric == "f1" else "F1 (ours): Eq. 13 with the reference code's fixed weights 0.45/0.35/0.20.")
-    notes = [f1_note, "Ours: bootstrap 95 % intervals (1,000 resamples) in brackets.", *TABLE2.notes, *TEXT_NOTES]
+    notes = [f1_note, "Ours: bootstrap 95 % intervals (1,000 resamples) in brackets.", *_input_size_notes(used),
+             *TABLE2.notes, *TEXT_NOTES]
     return TableResult(TABLE2.name, TABLE2.title, TABLE2.columns, {c: TABLE2.unit for c in TABLE2.columns},
                        _frame(rows, TABLE2.columns), _banner(used, profile, root), notes)
+
+
+def _input_size_notes(used: pd.DataFrame) -> list[str]:
+    """A note when the compared runs saw images of different sizes (e.g. the quick
+    profile's torchvision classifiers at ``model.classifier_image_size``)."""
+    sizes: dict[int, list[str]] = {}
+    for _, run in used.iterrows():
+        config_path = Path(run["path"]) / "config.yaml"
+        if not config_path.is_file():
+            continue
+        model = yaml.safe_load(config_path.read_text())["model"]
+        is_classifier = str(run["model"]).startswith("classifier-")
+        size = (model.get("classifier_image_size") or model["image_size"]) if is_classifier else model["image_size"]
+        sizes.setdefault(int(size), []).append(str(run["model"]))
+    if len(sizes) < 2:
+        return []
+    listed = "; ".join(f"{size}² for {', '.join(sorted(models))}" for size, models in sorted(sizes.items()))
+    return [f"Input sizes differ between rows: {listed} (model.image_size / model.classifier_image_size); "
+            "read the comparison with that in mind."]
 
 
 def _split_table(paper: PaperTable, runs_root: str | Path, profile: str | None, seed: int | None, *,

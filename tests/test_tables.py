@@ -321,3 +321,15 @@ def test_notebook_structure(name: str) -> None:
     glued = set(re.findall(r'glue\("([^"]+)"', "".join(c.source for c in code)))
     referenced = set(re.findall(r"\{glue:text\}`([^:`]+)", "".join(c.source for c in notebook.cells if c.cell_type == "markdown")))
     assert referenced and referenced <= glued
+
+
+def test_table2_notes_when_input_sizes_differ(runs: Path) -> None:
+    from lstmattn.config import get_profile, save_config
+
+    assert not any("Input sizes differ" in note for note in table2(runs, "quick").notes)  # no configs: no claim
+    quick = get_profile("quick")  # one-shot at model.image_size, classifiers at model.classifier_image_size
+    for run_id in ("quick-one-shot-lstm-attention-s0", "quick-classifier-resnet18-s0"):
+        save_config(quick, runs / run_id / "config.yaml")
+    notes = [note for note in table2(runs, "quick").notes if "Input sizes differ" in note]
+    size, small = quick.model.image_size, quick.model.classifier_image_size
+    assert notes and f"{small}² for classifier-resnet18" in notes[0] and f"{size}² for one-shot-lstm-attention" in notes[0]
