@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from lstmattn.config import load_config
+
 from lstmattn.errors import LstmattnError
 from lstmattn.paper_tables import (
     ABLATIONS,
@@ -272,7 +274,11 @@ def collect_results(runs_root: str | Path, profile: str | None = None, *, seed: 
     path, splits`` and two object columns: ``classification`` (split → the parsed
     ``<split>_metrics.json``) and ``segmentation`` (the parsed ``segmentation_test.json``
     or None). A run folder without result files is not evaluated and is left out.
+    ``profile`` may also be a YAML config file (as the book accepts); its ``profile``
+    key selects the runs.
     """
+    if profile is not None and profile.endswith((".yaml", ".yml")):
+        profile = load_config(profile).profile
     root = Path(runs_root)
     rows = []
     for record_path in sorted(root.glob("*/record.json")) if root.is_dir() else []:

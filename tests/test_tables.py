@@ -333,3 +333,9 @@ def test_table2_notes_when_input_sizes_differ(runs: Path) -> None:
     notes = [note for note in table2(runs, "quick").notes if "Input sizes differ" in note]
     size, small = quick.model.image_size, quick.model.classifier_image_size
     assert notes and f"{small}² for classifier-resnet18" in notes[0] and f"{size}² for one-shot-lstm-attention" in notes[0]
+
+
+def test_tables_accept_a_yaml_config_as_profile(runs: Path, tmp_path: Path) -> None:
+    config = tmp_path / "real.yaml"
+    config.write_text("profile: quick\n")
+    assert sorted(collect_results(runs, str(config))["run_id"]) == sorted(collect_results(runs, "quick")["run_id"])
