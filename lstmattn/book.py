@@ -243,7 +243,7 @@ def stage_sources(
     shutil.copytree(book_dir, source, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__"))
     (source / "notebooks").mkdir(exist_ok=True)
     for path in executed.values():
-        shutil.copyfile(path, source / "notebooks" / path.name)
+        _stage_notebook(path, source / "notebooks" / path.name)
     try:
         toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -254,6 +254,23 @@ def stage_sources(
     if missing:
         raise BookError(f"{toc_path}: pages listed but not found in {book_dir}: {missing}")
     return source
+
+
+#: Cells the site leaves out: the ``parameters`` cell and the one papermill injects after
+#: it; every chapter prints the values that matter in its banner.
+HIDDEN_CELL_TAGS = ("parameters", "injected-parameters")
+
+
+def _stage_notebook(executed: Path, target: Path) -> None:
+    """Copy an executed chapter, tagging its parameter cells ``remove-cell``."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if any(tag in HIDDEN_CELL_TAGS for tag in tags) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(notebook, target)
 
 
 def _page_exists(source: Path, entry: str) -> bool:

@@ -170,3 +170,18 @@ def test_failing_chapter_makes_the_cli_exit_non_zero(tmp_path: Path, monkeypatch
     error = capsys.readouterr().err
     assert "chapter 3 (03_broken.ipynb) failed" in error and str(out / "notebooks" / "03_broken.ipynb") in error
     assert (out / "notebooks" / "03_broken.ipynb").is_file()
+
+
+def test_staged_chapters_hide_their_parameter_cells(tmp_path: Path) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("profile = 'quick'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("profile = 'paper'", metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("print(profile)"),
+    ])
+    executed = tmp_path / "07_demo.ipynb"
+    nbformat.write(notebook, executed)
+    book._stage_notebook(executed, tmp_path / "staged.ipynb")
+    tags = [cell.metadata.get("tags", []) for cell in nbformat.read(tmp_path / "staged.ipynb", as_version=4).cells]
+    assert tags == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]
