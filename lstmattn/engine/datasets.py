@@ -45,6 +45,14 @@ def min_component_area(image_size: int) -> int:
     return max(1, round(100 * (image_size / 512) ** 2))
 
 
+def _cncb_split(root: Path, split_file: str, size: int) -> Dataset:
+    """The CNCB-format segmentation split ``root/split_file`` (``imgs/``, ``masks/``) at ``size``²."""
+    from lstmattn.data.cncb import CncbSegmentationDataset
+
+    return CncbSegmentationDataset(root / "imgs", root / "masks", split_file=root / split_file, image_size=size,
+                                   min_component_area=min_component_area(size))
+
+
 def data_cache_root() -> Path:
     """``$LSTMATTN_DATA_CACHE`` or ``runs/_data``: where generated phantom sets live."""
     return Path(os.environ.get("LSTMATTN_DATA_CACHE", Path(os.environ.get("LSTMATTN_RUNS", "runs")) / "_data"))
@@ -60,7 +68,6 @@ def build_data(config: ExperimentConfig, *, progress: bool = True) -> DataBundle
 
 
 def _phantom_data(config: ExperimentConfig, *, progress: bool) -> DataBundle:
-    from lstmattn.data.cncb import CncbSegmentationDataset
     from lstmattn.data.covidx import CovidxClassificationDataset
     from lstmattn.data.phantom import PHANTOM_GENERATOR_VERSION, PhantomConfig, write_phantom_dataset
 
@@ -89,8 +96,7 @@ def _phantom_data(config: ExperimentConfig, *, progress: bool) -> DataBundle:
         return CovidxClassificationDataset(covidx / f"{split}.txt", covidx / "images", image_size=size)
 
     def segmentation(split: str) -> Dataset:
-        return CncbSegmentationDataset(cncb / "imgs", cncb / "masks", split_file=cncb / f"{split}.txt", image_size=size,
-                                       min_component_area=min_component_area(size))
+        return _cncb_split(cncb, f"{split}.txt", size)
 
     manifest = root / "phantom.yaml"
     return DataBundle(
@@ -117,7 +123,6 @@ def _covidx_data(config: ExperimentConfig) -> DataBundle:
     and the hold-out, seed 0);
     ``data.segmentation_root`` holds ``imgs/``, ``masks/`` and the 650/100 split lists.
     """
-    from lstmattn.data.cncb import CncbSegmentationDataset
     from lstmattn.data.covidx import CovidxClassificationDataset
 
     data, size = config.data, config.model.image_size
@@ -130,8 +135,7 @@ def _covidx_data(config: ExperimentConfig) -> DataBundle:
         return CovidxClassificationDataset(root / name, images, image_size=size)
 
     def segmentation(name: str) -> Dataset:
-        return CncbSegmentationDataset(seg_root / "imgs", seg_root / "masks", split_file=seg_root / name, image_size=size,
-                                       min_component_area=min_component_area(size))
+        return _cncb_split(seg_root, name, size)
 
     return DataBundle(
         description="COVIDx CT-1 (CNCB) classification + CNCB lesion segmentation",
