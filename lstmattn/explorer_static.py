@@ -21,7 +21,6 @@ import io
 import json
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 from PIL import Image
 
 from lstmattn.engine.overlays import BRANCH_COLOURS

@@ -10,7 +10,7 @@ that mixes the β RoI vectors into one image vector (REFERENCE_CODE.md §1.9).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -134,11 +134,6 @@ class OneShotAffinity(OneShotLSTMAttention):
             sieve_order=config.sieve_order,
         )
         self.head = ImageClassificationHead(channels, config.classifier_hidden_size, config.num_image_classes)
-
-    def classification_parameters(self) -> Iterator[nn.Parameter]:
-        """Trainable parameters of the classification branch: backbone, affinity layer, head."""
-        for module in (self.backbone, self.attention, self.head):
-            yield from (p for p in module.parameters() if p.requires_grad)
 
     def classify(self, image_list: ImageList, features: dict[str, Tensor], proposals: list[Tensor]) -> AffinityOutput:  # type: ignore[override]
         """RoI sequence (confidence order) → affinity layer → head logits."""

@@ -5,10 +5,10 @@ layer + two image classification modules, solving segmentation and classificatio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
@@ -188,18 +188,6 @@ class OneShotLSTMAttention(MaskRCNN):
             self.backbone.train()
             self.attention.train()
         return self
-
-    # ------------------------------------------------------- parameter groups
-    def segmentation_parameters(self) -> Iterator[nn.Parameter]:
-        """Trainable parameters of the full segmentation branch (backbone, RPN, RoI heads)."""
-        for module in (self.backbone, self.rpn, self.roi_heads):
-            yield from (p for p in module.parameters() if p.requires_grad)
-
-    def classification_parameters(self) -> Iterator[nn.Parameter]:
-        """Trainable parameters of the full classification branch (backbone, attention
-        layer, both image classification modules); the RoI classification branch is frozen."""
-        for module in (self.backbone, self.attention, self.positive_head, self.negative_head):
-            yield from (p for p in module.parameters() if p.requires_grad)
 
     def sync_classification_branch(self, segmentation_loss: float) -> bool:
         """§3.6: copy the segmentation heads into the RoI classification branch if
