@@ -365,12 +365,16 @@ def build_book(
     cwd: str | Path | None = None,
     site: bool = True,
     vendor_cache: str | Path | None = None,
+    jobs: int = 1,
     echo: Any = print,
 ) -> BookBuild:
     """Run the chapters (all, or the numbers in ``chapters``) with papermill, then build
     the site. ``parameters`` override the chapter parameters (e.g. ``{"max_steps": 2}``);
     ``cwd`` is the chapters' working directory (default: the current one) and
     ``vendor_cache`` the npm tarball cache (default: ``<out>/.vendor-cache``).
+    With ``jobs > 1`` every run the selected chapters read
+    (:data:`lstmattn.book_runs.CHAPTER_RUNS`) is trained first, ``jobs`` at a time, and
+    the notebooks then reuse the finished runs.
 
     Raises :class:`ChapterFailed` at the first failing chapter (its executed notebook
     is left in ``<out>/notebooks/``) and :class:`BookError` for any other failure.
@@ -384,6 +388,16 @@ def build_book(
     build = BookBuild(out=out, html=None)
     shown = ", ".join(f"{k}={v!r}" for k, v in values.items() if v != CHAPTER_PARAMETERS[k]) or "defaults"
     echo(f"lstmattn book: {len(selected)} chapter(s), parameters: {shown}")
+    if jobs > 1:
+        from lstmattn.book_runs import planned_runs, train_planned_runs
+        from lstmattn.companion import Chapter
+
+        start = time.perf_counter()
+        try:
+            train_planned_runs(Chapter(**values, progress=False), planned_runs(selected), jobs=jobs, cwd=cwd, echo=echo)
+        finally:
+            build.timings["training"] = time.perf_counter() - start
+        echo(f"  training: done in {build.timings['training']:.0f} s")
     for number, path in selected.items():
         start = time.perf_counter()
         echo(f"  chapter {number}: running {path.name}")

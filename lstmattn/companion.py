@@ -19,7 +19,7 @@ from lstmattn.engine.runs import RunDirectory, git_commit, runs_root
 from lstmattn.engine.trainer import default_run_id, train
 from lstmattn.errors import LstmattnError
 
-__all__ = ["experiment", "ensure_run", "Chapter"]
+__all__ = ["experiment", "run_folder", "ensure_run", "Chapter"]
 
 
 def experiment(profile: str, model_name: str | None = None, **model_overrides: Any) -> ExperimentConfig:
@@ -37,6 +37,14 @@ def experiment(profile: str, model_name: str | None = None, **model_overrides: A
     return config
 
 
+def run_folder(config: ExperimentConfig, variant: str | None = None, root: Path | None = None) -> RunDirectory:
+    """The folder of ``config``'s run: ``<root>/<profile>-<model>[-<variant>]-s<seed>``."""
+    run_id = default_run_id(config)
+    if variant:
+        run_id = run_id.replace(f"-s{config.train.seed}", f"-{variant}-s{config.train.seed}")
+    return RunDirectory((root or runs_root()) / run_id)
+
+
 def ensure_run(
     config: ExperimentConfig,
     *,
@@ -51,10 +59,7 @@ def ensure_run(
     ``variant`` names an ablation (e.g. ``"roi_order=distance"``) and becomes part of the
     run id ``<profile>-<model>[-<variant>]-s<seed>``.
     """
-    run_id = default_run_id(config)
-    if variant:
-        run_id = run_id.replace(f"-s{config.train.seed}", f"-{variant}-s{config.train.seed}")
-    run = RunDirectory((root or runs_root()) / run_id)
+    run = run_folder(config, variant, root)
     if run.config_path.is_file() and to_dict(run.config()) != to_dict(config):
         raise LstmattnError(f"{run.path}: holds a run with a different config; delete it or name another variant")
     status = run.record().get("status")

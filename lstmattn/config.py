@@ -171,12 +171,14 @@ class TrainConfig:
 class DataConfig:
     """Which data the run uses. ``source="phantom"`` generates the synthetic set into
     ``root`` (the offline default); the other sources read a user's copy of the real
-    data laid out as ``lstmattn data verify`` documents."""
+    data laid out as ``lstmattn data verify`` documents. ``ictcf_root`` is where the
+    book's two-class runs (Table 4) find iCTCF when ``source="covidx"``."""
 
     source: Literal["phantom", "covidx", "ictcf"] = "phantom"
     root: Optional[str] = None
     segmentation_root: Optional[str] = None
-    phantom_per_class: dict[str, int] = field(default_factory=lambda: {"train": 200, "val": 50, "test": 100})
+    ictcf_root: Optional[str] = None
+    phantom_per_class: dict[str, int] = field(default_factory=lambda: {"train": 200, "val": 50, "test": 100, "holdout": 100})
     phantom_segmentation: dict[str, int] = field(default_factory=lambda: {"train": 120, "test": 40})
     phantom_seed: int = 0
     phantom_options: dict[str, float] = field(default_factory=dict)  # PhantomConfig difficulty knobs
@@ -254,7 +256,7 @@ def _quick() -> ExperimentConfig:
     )
     train = TrainConfig(epochs=4, lr=3e-4, weight_decay=1e-4, segmentation_batch_size=2, classification_batch_size=8)
     data = DataConfig(
-        phantom_per_class={"train": 120, "val": 30, "test": 60},
+        phantom_per_class={"train": 120, "val": 30, "test": 60, "holdout": 60},
         phantom_segmentation={"train": 80, "test": 30},
         phantom_options={"lesion_size": 1.3, "lesion_contrast": 1.3, "faint_lesion_prob": 0.1},
     )

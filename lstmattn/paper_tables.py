@@ -27,6 +27,7 @@ __all__ = [
     "TABLE2",
     "TABLE3",
     "TABLE4",
+    "TWO_CLASS_VARIANT",
     "PAPER_TABLES",
     "TEXT_NOTES",
     "Ablation",
@@ -174,6 +175,9 @@ TABLE3 = PaperTable(
 )
 
 _T4 = ("COVID-19", "Negative", "F1")
+
+#: Run-id variant of the two-class runs of Table 4 (``<profile>-<model>-two-class-s<seed>``).
+TWO_CLASS_VARIANT = "two-class"
 
 TABLE4 = PaperTable(
     name="table4",

@@ -48,6 +48,7 @@ from lstmattn.paper_tables import (
     TABLE3,
     TABLE4,
     TEXT_NOTES,
+    TWO_CLASS_VARIANT,
     Ablation,
     PaperRow,
     PaperTable,
@@ -404,9 +405,11 @@ def _paper_table_rows(
     extract,
     *,
     missing_status: str = NOT_RUN,
+    variants: Sequence[str | None] = (None,),
 ) -> list[dict[str, Any]]:
-    """Rows in the paper's order: one per run of a row's model, ``missing_status`` when
-    the model has no run, ``quoted`` for rows without a model of ours."""
+    """Rows in the paper's order: one per run of a row's model (default runs, or runs of
+    the given ``variants``), ``missing_status`` when the model has no run, ``quoted``
+    for rows without a model of ours."""
     rows = []
     for paper_row in paper.rows:
         base = {"row": paper_row.label, "model": paper_row.model, **_paper_cells(paper_row, paper.columns, paper.unit)}
@@ -414,7 +417,10 @@ def _paper_table_rows(
             source = QUOTED if paper_row.source == QUOTED else QUOTED_NOT_RERUN
             rows.append({**base, "source": source, "status": "quoted", **_run_meta(None)})
             continue
-        model_runs = runs[(runs["model"] == paper_row.model) & runs["variant"].isna()]
+        wanted = runs["variant"].isin([v for v in variants if v is not None])
+        if None in variants:
+            wanted |= runs["variant"].isna()
+        model_runs = runs[(runs["model"] == paper_row.model) & wanted]
         extracted = [(run, extract(run)) for _, run in model_runs.iterrows()]
         extracted = [(run, found) for run, found in extracted if found is not None]
         if not extracted:
@@ -528,7 +534,8 @@ def _input_size_notes(used: pd.DataFrame) -> list[str]:
 
 
 def _split_table(paper: PaperTable, runs_root: str | Path, profile: str | None, seed: int | None, *,
-                 pick, missing_status: str, missing_banner: str, notes: Iterable[str]) -> TableResult:
+                 pick, missing_status: str, missing_banner: str, notes: Iterable[str], phantom_notes: Iterable[str],
+                 variants: Sequence[str | None] = (None,)) -> TableResult:
     root, runs = _select(runs_root, profile, seed)
 
     def extract(run: pd.Series):
@@ -537,9 +544,11 @@ def _split_table(paper: PaperTable, runs_root: str | Path, profile: str | None, 
             return None
         return _classification_values(metrics, paper.columns, "f1"), metrics.get("n")
 
-    rows = _paper_table_rows(paper, runs, extract, missing_status=missing_status)
+    rows = _paper_table_rows(paper, runs, extract, missing_status=missing_status, variants=variants)
     used = runs[runs["run_id"].isin([r["run_id"] for r in rows if r["status"] == "evaluated"])]
     available = not used.empty
+    if used["is_phantom"].any():
+        notes = [*phantom_notes, *notes]
     if available:
         banner = _banner(used, profile, root)
     else:
@@ -553,15 +562,20 @@ def _split_table(paper: PaperTable, runs_root: str | Path, profile: str | None, 
 
 def table3(runs_root: str | Path, profile: str | None = "quick", *, seed: int | None = None) -> TableResult:
     """Table 3 (§4.4): the hold-out part of the COVIDx-CT train split
-    (``results/holdout_metrics.json``); the paper's values alone when no run has it."""
+    (``results/holdout_metrics.json``); the paper's values alone when no run has it.
+    On phantoms the hold-out is the generator's ``holdout`` split."""
     return _split_table(
         TABLE3, runs_root, profile, seed,
         pick=lambda run: run["classification"].get("holdout"),
         missing_status=NOT_AVAILABLE,
         missing_banner=("NOT AVAILABLE ON THIS DATA — the hold-out split (COVIDx CT-1 train minus the 3,000 training "
                         "slices) does not exist for the data of profile '{profile}' ({data}); only the paper's values "
-                        "are shown. The phantom data has no hold-out split."),
+                        "are shown."),
         notes=(),
+        phantom_notes=("Phantom stand-in: the hold-out split is a further set of phantom slices drawn like the "
+                       "training set, from patients the model never saw. The paper's hold-out is the rest of the "
+                       "COVIDx CT-1 train split, which shares patients with its 3,000 training slices, so the two are "
+                       "not the same kind of test.",),
     )
 
 
@@ -575,14 +589,21 @@ def _ictcf_metrics(run: pd.Series) -> Mapping[str, Any] | None:
 
 def table4(runs_root: str | Path, profile: str | None = "quick", *, seed: int | None = None) -> TableResult:
     """Table 4 (§4.4): two-class iCTCF test split (``results/ictcf_metrics.json`` or a
-    two-class ``test_metrics.json``); ``not run`` cells and the paper's values otherwise."""
+    two-class ``test_metrics.json``) of default runs or runs of the ``two-class``
+    variant; ``not run`` cells and the paper's values otherwise. On phantoms the
+    two-class run sees the Normal (as Negative) and COVID-19 phantoms only."""
     return _split_table(
         TABLE4, runs_root, profile, seed,
         pick=_ictcf_metrics,
         missing_status=NOT_RUN,
-        missing_banner=("NOT RUN — no run of profile '{profile}' under {root} has two-class iCTCF results (the engine "
-                        "does not train on data.source='ictcf' yet); only the paper's values are shown."),
+        missing_banner=("NOT RUN — no run of profile '{profile}' under {root} has two-class results (a run with "
+                        "model.num_image_classes=2: data.source='ictcf', or the two-class phantom variant); only the "
+                        "paper's values are shown."),
         notes=(),
+        phantom_notes=("Phantom stand-in: two-class runs (model.num_image_classes=2) trained and tested on the Normal "
+                       "(labelled Negative) and COVID-19 phantoms; the CP phantoms are left out. The paper trains on "
+                       "600 iCTCF slices with a ResNeXt50+FPN backbone; the backbone here is the profile's.",),
+        variants=(None, TWO_CLASS_VARIANT),
     )
 
 

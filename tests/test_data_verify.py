@@ -155,6 +155,6 @@ def test_phantoms_command_passes_its_options(tmp_path: Path, monkeypatch) -> Non
     fake.write_phantom_dataset = lambda out, **kwargs: calls.append((out, kwargs))
     monkeypatch.setitem(sys.modules, "lstmattn.data.phantom", fake)
     assert main(["data", "phantoms", "--out", str(tmp_path), "--n-train", "3", "--size", "64", "--seed", "5"]) == 0
-    assert calls == [(tmp_path, {"n_classification": {"train": 3, "val": 50, "test": 100},
+    assert calls == [(tmp_path, {"n_classification": {"train": 3, "val": 50, "test": 100, "holdout": 100},
                                  "n_segmentation": {"train": 120, "test": 40},
                                  "config": {"image_size": 64}, "seed": 5})]

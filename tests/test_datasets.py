@@ -6,6 +6,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lstmattn.config import get_profile
@@ -42,3 +43,64 @@ def test_real_covidx_layout(tmp_path: Path, sample_data: Path):
     assert (len(bundle.segmentation_train), len(bundle.segmentation_test)) == (3, 2)
     image, target = bundle.classification_test[0]
     assert image.shape == (3, config.model.image_size, config.model.image_size) and int(target["image_label"]) == 2
+    two_class = replace(config, model=replace(config.model, num_image_classes=2))
+    with pytest.raises(ConfigError, match="data.source='ictcf'"):
+        build_data(two_class)
+
+
+def _small_phantom_config(tmp_path: Path, **model_overrides):
+    config = get_profile("quick")
+    data = replace(config.data, root=str(tmp_path / "ph"), phantom_per_class={"train": 2, "val": 1, "test": 2, "holdout": 3},
+                   phantom_segmentation={"train": 2, "test": 1})
+    return replace(config, model=replace(config.model, image_size=64, **model_overrides), data=data)
+
+
+def test_phantom_holdout_split(tmp_path: Path):
+    bundle = build_data(_small_phantom_config(tmp_path), progress=False)
+    holdout = bundle.extra_classification["holdout"]
+    assert len(holdout) == 9 and sorted(holdout.labels) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    patients = {split: {record.name.split("_")[1] for record in dataset.records}
+                for split, dataset in (("train", bundle.classification_train), ("holdout", holdout))}
+    assert patients["train"] and not patients["train"] & patients["holdout"]
+
+
+def test_two_class_phantoms_keep_normal_and_covid(tmp_path: Path):
+    bundle = build_data(_small_phantom_config(tmp_path, num_image_classes=2), progress=False)
+    assert "two classes" in bundle.description
+    for dataset, per_class in ((bundle.classification_train, 2), (bundle.extra_classification["holdout"], 3)):
+        assert dataset.labels == [0] * per_class + [1] * per_class
+        names = [dataset[i][1]["file"] for i in range(len(dataset))]
+        assert all(name.startswith("Normal_") for name in names[:per_class])
+        assert all(name.startswith("NCP_") for name in names[per_class:])
+        assert [int(dataset[i][1]["image_label"]) for i in range(len(dataset))] == dataset.labels
+
+
+def _ictcf_copy(root: Path, n_per_class: int, test_per_class: int) -> None:
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True)
+    for split, n in (("train", n_per_class), ("test", test_per_class)):
+        names = [f"{prefix}{split}{i:04d}.jpg" for prefix in ("0_nCT", "2_pCT") for i in range(n)]
+        for name in names:
+            Image.fromarray(np.full((40, 40), 7 * len(name), dtype=np.uint8)).save(root / "images" / name)
+        (root / f"{split}_ictcf.txt").write_text("\n".join(names) + "\n")
+
+
+def test_ictcf_source(tmp_path: Path):
+    _ictcf_copy(tmp_path / "ictcf", n_per_class=20, test_per_class=3)
+    phantoms = write_phantom_dataset(tmp_path / "ph", n_classification={"train": 1}, n_segmentation={"train": 2, "test": 1},
+                                     config=PhantomConfig(image_size=64), progress=False)
+    segmentation = Path(phantoms) / "cncb_seg"
+    (segmentation / "train.txt").rename(segmentation / "train_split_segmentation.txt")
+    (segmentation / "test.txt").rename(segmentation / "test_split_segmentation.txt")
+    config = get_profile("quick")
+    config = replace(config, data=replace(config.data, source="ictcf", root=str(tmp_path / "ictcf"), segmentation_root=str(segmentation)))
+    with pytest.raises(ConfigError, match="num_image_classes=2"):
+        build_data(config)
+    bundle = build_data(replace(config, model=replace(config.model, num_image_classes=2, image_size=64)))
+    assert not bundle.is_phantom and "iCTCF" in bundle.description
+    assert (len(bundle.classification_train), len(bundle.classification_val), len(bundle.classification_test)) == (36, 4, 6)
+    validation = [bundle.classification_val[i][1] for i in range(4)]
+    assert [v["file"] for v in validation] == ["0_nCTtrain0009.jpg", "0_nCTtrain0019.jpg", "2_pCTtrain0009.jpg", "2_pCTtrain0019.jpg"]
+    assert [int(v["image_label"]) for v in validation] == [0, 0, 1, 1]
+    assert bundle.classification_test[0][0].shape == (3, 64, 64)

@@ -154,7 +154,7 @@ def test_config_validation() -> None:
     with pytest.raises(ConfigError, match="overlap_prob"):
         PhantomConfig(overlap_prob=1.5)
     with pytest.raises(ConfigError, match="split"):
-        generate_slice(0, 0, config=SMALL, split="holdout")
+        generate_slice(0, 0, config=SMALL, split="hold-out")
     assert dataclasses.replace(SMALL, image_size=512).min_area() == 100
 
 

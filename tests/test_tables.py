@@ -16,7 +16,7 @@ import pytest
 
 from lstmattn.cli import main
 from lstmattn.engine.runs import write_json
-from lstmattn.paper_tables import ABLATIONS, QUOTED, TABLE1, TABLE2
+from lstmattn.paper_tables import ABLATIONS, QUOTED, TABLE1, TABLE2, TWO_CLASS_VARIANT
 from lstmattn.tables import (
     NOT_AVAILABLE,
     NOT_RUN,
@@ -222,6 +222,26 @@ def test_table4_not_run_then_two_class(runs: Path, tmp_path: Path) -> None:
     row = _row(result, "one-shot-lstm-attention")
     assert row["Negative ours"] == pytest.approx(95.0) and row["COVID-19 Δ"] == pytest.approx(90.0 - 97.73)
     assert _row(table2(ictcf, "paper"), "one-shot-lstm-attention")["status"] == NOT_RUN  # 2-class is not Table 2
+
+
+def test_phantom_stand_ins_for_tables_3_and_4(runs: Path) -> None:
+    """The phantom hold-out split and the two-class phantom variant fill Tables 3-4, labelled."""
+    holdout = {**_classification(THREE, {"Normal": 0.95, "CP": 0.85, "COVID-19": 0.75}, 0.85), "n": 180}
+    make_run(runs, "one-shot-affinity", test=ONE_SHOT_TEST, holdout=holdout)
+    two = _classification(("Negative", "COVID-19"), {"Negative": 0.97, "COVID-19": 0.88}, 0.93)
+    make_run(runs, "one-shot-lstm-attention", variant=TWO_CLASS_VARIANT, test=two)
+    make_run(runs, "one-shot-lstm-attention", variant="other-two-class-experiment", test=two)  # not the Table 4 variant
+    t3 = table3(runs, "quick")
+    assert t3.available and "PHANTOM DATA" in t3.banner
+    assert _row(t3, "one-shot-affinity")["F1 ours"] == pytest.approx(85.0)
+    assert _row(t3, "one-shot-lstm-attention")["status"] == NOT_AVAILABLE
+    assert any("Phantom stand-in" in note and "never saw" in note for note in t3.notes)
+    t4 = table4(runs, "quick")
+    assert t4.available and "PHANTOM DATA" in t4.banner
+    row = _row(t4, "one-shot-lstm-attention")
+    assert row["run_id"] == f"quick-one-shot-lstm-attention-{TWO_CLASS_VARIANT}-s0" and row["COVID-19 ours"] == pytest.approx(88.0)
+    assert any("CP phantoms are left out" in note for note in t4.notes)
+    assert TWO_CLASS_VARIANT not in ablation_table(runs, "quick").frame["row"].tolist()
 
 
 # --------------------------------------------------------------------------- ablations

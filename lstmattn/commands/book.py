@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--chapters", type=int, nargs="+", metavar="N", help="only these chapters (default: all)")
     build.add_argument("--out", type=Path, default=Path("_build"), help="build folder (default: _build)")
     build.add_argument("--no-site", action="store_true", help="only execute the chapters")
+    build.add_argument("--jobs", type=int, default=None,
+                       help="train the chapters' runs first, this many at a time (default: one single-threaded "
+                            "worker per CPU core, at most 4; 1 on a GPU); 1 trains inside the notebooks")
     build.set_defaults(func=_book_build)
 
     chapter = subparsers.add_parser("chapter", help="execute one chapter notebook with papermill")
@@ -73,8 +76,11 @@ def _book_build(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     parameters = _parameters(args)
+    from lstmattn.book_runs import default_jobs
+
+    jobs = args.jobs if args.jobs is not None else default_jobs()
     build = build_book(profile=parameters.pop("profile"), chapters=args.chapters, out=args.out,
-                       parameters=parameters, site=not args.no_site)
+                       parameters=parameters, site=not args.no_site, jobs=jobs)
     print(f"book built in {time.perf_counter() - start:.0f} s"
           + (f"; open {build.index}" if build.index else f"; executed notebooks in {args.out / 'notebooks'}"))
     return 0

@@ -56,7 +56,7 @@ def _phantoms(args: argparse.Namespace) -> int:
 
     write_phantom_dataset(
         args.out,
-        n_classification={"train": args.n_train, "val": args.n_val, "test": args.n_test},
+        n_classification={"train": args.n_train, "val": args.n_val, "test": args.n_test, "holdout": args.n_holdout},
         n_segmentation={"train": args.n_seg_train, "test": args.n_seg_test},
         config=PhantomConfig(image_size=args.size),
         seed=args.seed,
@@ -105,6 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     phantoms.add_argument("--n-train", type=int, default=200, help="classification train slices per class")
     phantoms.add_argument("--n-val", type=int, default=50, help="classification val slices per class")
     phantoms.add_argument("--n-test", type=int, default=100, help="classification test slices per class")
+    phantoms.add_argument("--n-holdout", type=int, default=100, help="hold-out slices per class (Table 3 stand-in)")
     phantoms.add_argument("--n-seg-train", type=int, default=120, help="segmentation train slices")
     phantoms.add_argument("--n-seg-test", type=int, default=40, help="segmentation test slices")
     phantoms.add_argument("--size", type=int, default=512, help="image side in pixels")

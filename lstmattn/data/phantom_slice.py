@@ -28,8 +28,9 @@ __all__ = [
     "label_map_instances",
 ]
 
-#: Split name → digit in the patient id. ``seg-*`` splits hold the segmentation slices.
-SPLIT_CODES: dict[str, int] = {"train": 0, "val": 1, "test": 2, "seg-train": 3, "seg-val": 4, "seg-test": 5}
+#: Split name → digit in the patient id. ``seg-*`` splits hold the segmentation slices;
+#: ``holdout`` is the phantom stand-in for Table 3's hold-out (unseen patients).
+SPLIT_CODES: dict[str, int] = {"train": 0, "val": 1, "test": 2, "seg-train": 3, "seg-val": 4, "seg-test": 5, "holdout": 6}
 
 LABEL_BACKGROUND, LABEL_LUNG, LABEL_GGO, LABEL_CONSOLIDATION = 0, 1, 2, 3
 _HU_FLOOR = -1024.0

@@ -4,12 +4,15 @@ Layout::
 
     OUT/phantom.yaml                    parameters, counts, split-file SHA-256
     OUT/covidx/images/<name>.png        {Normal|CP|NCP}_<patient>_0_<slice:04d>.png
-    OUT/covidx/{train,val,test}.txt     "<name> <class> <xmin> <ymin> <xmax> <ymax>"
+    OUT/covidx/{train,val,test,holdout}.txt  "<name> <class> <xmin> <ymin> <xmax> <ymax>"
     OUT/cncb_seg/imgs/<patient>_<slice>.png, masks/<same>.png (label map 0/1/2/3)
     OUT/cncb_seg/{train,test}.txt       one image name per line
 
 Splits are by patient: every split draws its own phantom patients (the split name is
-part of each patient's seed and id), so no patient appears in two splits.
+part of each patient's seed and id), so no patient appears in two splits. The optional
+``holdout`` split is the phantom stand-in for the paper's hold-out set (Table 3); unlike
+the real one, which shares patients with the 3,000 training slices, it holds unseen
+phantom patients drawn from the training distribution.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from lstmattn.data.phantom_config import (
 from lstmattn.data.phantom_slice import SPLIT_CODES, generate_slice
 from lstmattn.errors import ConfigError, DataError
 
-__all__ = ["SEGMENTATION_CLASS_CYCLE", "MANIFEST_NAME", "write_phantom_dataset"]
+__all__ = ["CLASSIFICATION_SPLITS", "SEGMENTATION_CLASS_CYCLE", "MANIFEST_NAME", "write_phantom_dataset"]
 
 #: Class of successive segmentation patients: per 8 patients 4 COVID-19, 3 CP, 1 Normal.
 SEGMENTATION_CLASS_CYCLE: tuple[int, ...] = (2, 1, 2, 1, 2, 0, 2, 1)
@@ -48,6 +51,8 @@ _DESCRIPTION = (
     "Written in the COVIDx-CT (covidx/) and CNCB segmentation (cncb_seg/) formats."
 )
 
+#: Classification splits the writer accepts (slices per class each).
+CLASSIFICATION_SPLITS: tuple[str, ...] = ("train", "val", "test", "holdout")
 #: A unit of work: (task, split, class id, slice index within (split, class)).
 _Job = tuple[str, str, int, int]
 
@@ -167,7 +172,8 @@ def write_phantom_dataset(
 
     Args:
         out_dir: target folder; built in a temporary sibling and moved into place.
-        n_classification: slices *per class* for each COVIDx split (train/val/test).
+        n_classification: slices *per class* for each COVIDx split (train/val/test and
+            the optional holdout).
         n_segmentation: slices for each CNCB segmentation split (train/val/test), mixed
             classes by patient following :data:`SEGMENTATION_CLASS_CYCLE` (half
             COVID-19, 3/8 CP, 1/8 Normal).
@@ -180,7 +186,7 @@ def write_phantom_dataset(
     :class:`~lstmattn.errors.DataError`.
     """
     out_dir = Path(out_dir)
-    _validate_counts(n_classification, ("train", "val", "test"), "n_classification")
+    _validate_counts(n_classification, CLASSIFICATION_SPLITS, "n_classification")
     _validate_counts(n_segmentation, tuple(s[4:] for s in SPLIT_CODES if s.startswith("seg-")), "n_segmentation")
     parameters = _parameters(n_classification, n_segmentation, config, seed)
     if _existing_matches(out_dir, parameters):

@@ -2,8 +2,13 @@
 
 ``source="phantom"`` (the offline default) writes the synthetic phantom set once into a
 cache folder named after its parameters and reads it back through the *real* loaders,
-so phantom runs exercise exactly the code paths of real data. Real COVIDx-CT/CNCB data
-is read from the layout ``lstmattn data verify`` documents.
+so phantom runs exercise exactly the code paths of real data. Real COVIDx-CT/CNCB and
+iCTCF data is read from the layout ``lstmattn data verify`` documents.
+
+The number of image classes follows the model (``model.num_image_classes``): three
+(Normal, CP, COVID-19) for COVIDx-CT, two (Negative, COVID-19) for iCTCF (Table 4). A
+two-class phantom run sees the Normal and COVID-19 phantoms only (see
+:mod:`lstmattn.data.two_class`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from lstmattn.config import ExperimentConfig
 from lstmattn.errors import ConfigError
@@ -64,11 +69,12 @@ def build_data(config: ExperimentConfig, *, progress: bool = True) -> DataBundle
         return _phantom_data(config, progress=progress)
     if config.data.source == "covidx":
         return _covidx_data(config)
-    raise ConfigError(f"data.source={config.data.source!r} is not supported by the one-shot engine yet")
+    return _ictcf_data(config)
 
 
 def _phantom_data(config: ExperimentConfig, *, progress: bool) -> DataBundle:
     from lstmattn.data.covidx import CovidxClassificationDataset
+    from lstmattn.data.two_class import TwoClassView
     from lstmattn.data.phantom import PHANTOM_GENERATOR_VERSION, PhantomConfig, write_phantom_dataset
 
     data, size = config.data, config.model.image_size
@@ -92,23 +98,29 @@ def _phantom_data(config: ExperimentConfig, *, progress: bool) -> DataBundle:
     )
     covidx, cncb = root / "covidx", root / "cncb_seg"
 
+    two_class = config.model.num_image_classes == 2
+
     def classification(split: str) -> Dataset:
-        return CovidxClassificationDataset(covidx / f"{split}.txt", covidx / "images", image_size=size)
+        dataset = CovidxClassificationDataset(covidx / f"{split}.txt", covidx / "images", image_size=size)
+        return TwoClassView(dataset) if two_class else dataset
 
     def segmentation(split: str) -> Dataset:
         return _cncb_split(cncb, f"{split}.txt", size)
 
     manifest = root / "phantom.yaml"
+    classes = ", two classes (Normal as Negative vs COVID-19; CP left out)" if two_class else ""
+    holdout = {"holdout": classification("holdout")} if data.phantom_per_class.get("holdout") else {}
     return DataBundle(
-        description=f"synthetic CT phantoms (seed {data.phantom_seed}, {size}px) — not patient data",
+        description=f"synthetic CT phantoms (seed {data.phantom_seed}, {size}px{classes}) — not patient data",
         is_phantom=True,
         segmentation_train=segmentation("train"),
         segmentation_test=segmentation("test"),
         classification_train=classification("train"),
         classification_val=classification("val"),
         classification_test=classification("test"),
+        extra_classification=holdout,
         record={
-            "description": f"synthetic CT phantoms (seed {data.phantom_seed}, {size}px)",
+            "description": f"synthetic CT phantoms (seed {data.phantom_seed}, {size}px{classes})",
             "root": str(root),
             "phantom_yaml_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
         },
@@ -126,6 +138,9 @@ def _covidx_data(config: ExperimentConfig) -> DataBundle:
     from lstmattn.data.covidx import CovidxClassificationDataset
 
     data, size = config.data, config.model.image_size
+    if config.model.num_image_classes != 3:
+        raise ConfigError("data.source='covidx' has three image classes: set model.num_image_classes=3 "
+                          "(two-class runs use data.source='ictcf')")
     if not data.root or not data.segmentation_root:
         raise ConfigError("data.source='covidx' needs data.root (COVIDx CT-1) and data.segmentation_root (CNCB lesions)")
     root, seg_root = Path(data.root), Path(data.segmentation_root)
@@ -147,4 +162,45 @@ def _covidx_data(config: ExperimentConfig) -> DataBundle:
         classification_test=classification("test_COVIDx_CT-1.txt"),
         extra_classification={"holdout": classification("holdout_seed0_COVIDx_CT-1.txt")},
         record={"description": "COVIDx CT-1 + CNCB segmentation", "root": str(root), "segmentation_root": str(seg_root)},
+    )
+
+
+def _stratified_validation(labels: list[int], every: int = 10) -> tuple[list[int], list[int]]:
+    """(train, validation) indices: every ``every``-th slice of each class, in list
+    order, is held out for validation."""
+    seen: dict[int, int] = {}
+    train, validation = [], []
+    for index, label in enumerate(labels):
+        seen[label] = seen.get(label, 0) + 1
+        (validation if seen[label] % every == 0 else train).append(index)
+    return train, validation
+
+
+def _ictcf_data(config: ExperimentConfig) -> DataBundle:
+    """iCTCF (Table 4): two-class classification + CNCB lesion segmentation.
+
+    ``data.root`` holds ``train_ictcf.txt``, ``test_ictcf.txt`` and ``images/``; the
+    paper uses the 600 listed training slices "for training and validation", so every
+    10th slice of each class (60 in all) is the validation split and the other 540
+    train. ``data.segmentation_root`` is the CNCB lesion data, as for ``covidx``.
+    """
+    from lstmattn.data.ictcf import IctcfClassificationDataset
+
+    data, size = config.data, config.model.image_size
+    if config.model.num_image_classes != 2:
+        raise ConfigError("data.source='ictcf' has two image classes: set model.num_image_classes=2")
+    if not data.root or not data.segmentation_root:
+        raise ConfigError("data.source='ictcf' needs data.root (iCTCF lists + images/) and data.segmentation_root (CNCB lesions)")
+    root, seg_root = Path(data.root), Path(data.segmentation_root)
+    listed = IctcfClassificationDataset(root / "train_ictcf.txt", root / "images", image_size=size)
+    train, validation = _stratified_validation(listed.labels)
+    return DataBundle(
+        description="iCTCF (HUST-19) two-class classification + CNCB lesion segmentation",
+        is_phantom=False,
+        segmentation_train=_cncb_split(seg_root, "train_split_segmentation.txt", size),
+        segmentation_test=_cncb_split(seg_root, "test_split_segmentation.txt", size),
+        classification_train=Subset(listed, train),
+        classification_val=Subset(listed, validation),
+        classification_test=IctcfClassificationDataset(root / "test_ictcf.txt", root / "images", image_size=size),
+        record={"description": "iCTCF + CNCB segmentation", "root": str(root), "segmentation_root": str(seg_root)},
     )
