@@ -1,6 +1,8 @@
 """Build the companion book: run every chapter with papermill, then render the site.
 
-``build_book`` does three things, in order:
+``build_book`` does three things, in order (after an optional first step: with
+``jobs > 1`` it trains every run the selected chapters read, ``jobs`` at a time, see
+:mod:`lstmattn.book_runs`):
 
 1. **Execute** each chapter notebook ``notebooks/NN_*.ipynb`` with papermill, injecting
    the chapter parameters (``profile``, ``data_root``, ``device``, ``epochs``,

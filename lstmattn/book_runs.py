@@ -1,7 +1,7 @@
 """The runs each book chapter needs, and training them up front in parallel.
 
 :data:`CHAPTER_RUNS` is the one list of what every chapter trains: the chapters read
-their runs from it (``chapter.runs(3)``), and ``lstmattn book build --jobs N`` trains
+their runs from it (``chapter_runs(chapter, 3)``), and ``lstmattn book build --jobs N`` trains
 the union of the selected chapters' runs in ``N`` worker processes *before* the
 notebooks execute, so the notebooks then only find finished runs and read their
 results. On a CPU, two single-threaded workers get through about 1.27× more training

@@ -48,7 +48,7 @@ def test_alternating_scheme_and_run_record(tmp_path: Path):
     assert step_entries[0]["copied"] == 1.0  # the first loss always improves on +inf
     assert any(e["kind"] == "validation" for e in steps)
     record = run.record()
-    for key in ("git_commit", "packages", "device", "seed", "data", "profile"):
+    for key in ("git_commit", "packages", "device", "torch_threads", "seed", "data", "profile"):
         assert key in record
     assert record["status"] == "trained" and record["steps"] == 2
     assert run.config() == config

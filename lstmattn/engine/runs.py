@@ -118,6 +118,7 @@ class RunDirectory:
             git_commit=git_commit(),
             packages=package_versions(),
             device=device_description(device),
+            torch_threads=torch.get_num_threads(),  # CPU results depend slightly on it
             data=data,
         )
         record.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
