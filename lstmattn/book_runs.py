@@ -119,7 +119,7 @@ def chapter_runs(chapter: Chapter, number: int) -> dict[str, RunDirectory]:
 
 def default_jobs() -> int:
     """Worker processes for up-front training: one on a GPU (runs share the device), else
-    one single-threaded worker per core, at most four."""
+    one per CPU core, at most four (the cores are then shared out as torch threads)."""
     import torch
 
     if torch.cuda.is_available():

@@ -52,7 +52,8 @@ def test_alternating_scheme_and_run_record(tmp_path: Path):
         assert key in record
     assert record["status"] == "trained" and record["steps"] == 2
     assert run.config() == config
-    assert run.checkpoint("best").exists()
+    assert "optimizer" not in load_checkpoint(run.checkpoint("best"))  # weights only: evaluation reads it
+    assert {"model", "optimizer", "rng", "state"} <= set(load_checkpoint(run.checkpoint("last")))  # resume reads it
     assert [row["run_id"] for row in list_runs(tmp_path)] == ["alt"]
 
 

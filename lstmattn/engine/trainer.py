@@ -197,12 +197,14 @@ def train(
     stepper = _Stepper(model, core, optimizer, config, device_, world_size)
 
     def save(name: str) -> None:
-        if is_main:
-            save_checkpoint(
-                {"model": core.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": None,
-                 "rng": capture_rng_state(), "state": vars(state).copy(), "config": to_dict(config)},
-                run.checkpoint(name),
-            )
+        """``last`` holds everything a resume needs; ``best`` (read only for evaluation
+        and prediction) holds the weights without the optimiser state, a third of the size."""
+        if not is_main:
+            return
+        payload = {"model": core.state_dict(), "state": vars(state).copy(), "config": to_dict(config)}
+        if name == "last":
+            payload.update(optimizer=optimizer.state_dict(), scheduler=None, rng=capture_rng_state())
+        save_checkpoint(payload, run.checkpoint(name))
 
     bar = tqdm(total=total_steps, initial=state.step, desc=f"train {run.run_id}", disable=not (progress and is_main))
     while state.step < total_steps:
