@@ -49,7 +49,7 @@ NUMBER = re.compile(r"^(-?\d+\.\d+)(?: \((-?\d+\.\d+)–(-?\d+\.\d+)\))?$")
 @pytest.fixture(scope="module")
 def pages() -> dict[str, dict]:
     playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extra installs playwright")
-    html = Path(BUILT_BOOK) / "_build" / "html"
+    html = Path(BUILT_BOOK).resolve() / "_build" / "html"
     assert (html / "index.html").is_file(), f"no built site in {html}"
     loaded: dict[str, dict] = {}
     with playwright_api.sync_playwright() as p:
@@ -74,7 +74,7 @@ def pages() -> dict[str, dict]:
 
 
 def _results(run_id: str, name: str) -> dict:
-    path = Path(BUILT_RUNS) / run_id / "results" / name
+    path = Path(BUILT_RUNS).resolve() / run_id / "results" / name
     assert path.is_file(), f"the table names run {run_id}, which has no {name}"
     return json.loads(path.read_text())
 
