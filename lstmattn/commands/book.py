@@ -41,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--out", type=Path, default=Path("_build"), help="build folder (default: _build)")
     build.add_argument("--no-site", action="store_true", help="only execute the chapters")
     build.add_argument("--jobs", type=int, default=None,
-                       help="train the chapters' runs first, this many at a time (default: one single-threaded "
-                            "worker per CPU core, at most 4; 1 on a GPU); 1 trains inside the notebooks")
+                       help="train the chapters' runs first, this many at a time (default: one worker per CPU "
+                            "core, at most 4, the cores shared out as torch threads; 1 on a GPU); 1 trains "
+                            "inside the notebooks")
     build.set_defaults(func=_book_build)
 
     chapter = subparsers.add_parser("chapter", help="execute one chapter notebook with papermill")
@@ -73,11 +74,10 @@ def _parameters(args: argparse.Namespace) -> dict[str, Any]:
 
 def _book_build(args: argparse.Namespace) -> int:
     from lstmattn.book import build_book
+    from lstmattn.book_runs import default_jobs
 
     start = time.perf_counter()
     parameters = _parameters(args)
-    from lstmattn.book_runs import default_jobs
-
     jobs = args.jobs if args.jobs is not None else default_jobs()
     build = build_book(profile=parameters.pop("profile"), chapters=args.chapters, out=args.out,
                        parameters=parameters, site=not args.no_site, jobs=jobs)

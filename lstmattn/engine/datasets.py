@@ -74,8 +74,8 @@ def build_data(config: ExperimentConfig, *, progress: bool = True) -> DataBundle
 
 def _phantom_data(config: ExperimentConfig, *, progress: bool) -> DataBundle:
     from lstmattn.data.covidx import CovidxClassificationDataset
-    from lstmattn.data.two_class import TwoClassView
     from lstmattn.data.phantom import PHANTOM_GENERATOR_VERSION, PhantomConfig, write_phantom_dataset
+    from lstmattn.data.two_class import TwoClassView
 
     data, size = config.data, config.model.image_size
     phantom_config = PhantomConfig(**{**data.phantom_options, "image_size": size})
