@@ -534,7 +534,7 @@ def _input_size_notes(used: pd.DataFrame) -> list[str]:
 
 
 def _split_table(paper: PaperTable, runs_root: str | Path, profile: str | None, seed: int | None, *,
-                 pick, missing_status: str, missing_banner: str, notes: Iterable[str], phantom_notes: Iterable[str],
+                 pick, missing_status: str, missing_banner: str, phantom_notes: Iterable[str],
                  variants: Sequence[str | None] = (None,)) -> TableResult:
     root, runs = _select(runs_root, profile, seed)
 
@@ -547,8 +547,7 @@ def _split_table(paper: PaperTable, runs_root: str | Path, profile: str | None, 
     rows = _paper_table_rows(paper, runs, extract, missing_status=missing_status, variants=variants)
     used = runs[runs["run_id"].isin([r["run_id"] for r in rows if r["status"] == "evaluated"])]
     available = not used.empty
-    if used["is_phantom"].any():
-        notes = [*phantom_notes, *notes]
+    notes = list(phantom_notes) if used["is_phantom"].any() else []
     if available:
         banner = _banner(used, profile, root)
     else:
@@ -571,7 +570,6 @@ def table3(runs_root: str | Path, profile: str | None = "quick", *, seed: int | 
         missing_banner=("NOT AVAILABLE ON THIS DATA — the hold-out split (COVIDx CT-1 train minus the 3,000 training "
                         "slices) does not exist for the data of profile '{profile}' ({data}); only the paper's values "
                         "are shown."),
-        notes=(),
         phantom_notes=("Phantom stand-in: the hold-out split is a further set of phantom slices drawn like the "
                        "training set, from patients the model never saw. The paper's hold-out is the rest of the "
                        "COVIDx CT-1 train split, which shares patients with its 3,000 training slices, so the two are "
@@ -599,7 +597,6 @@ def table4(runs_root: str | Path, profile: str | None = "quick", *, seed: int | 
         missing_banner=("NOT RUN — no run of profile '{profile}' under {root} has two-class results (a run with "
                         "model.num_image_classes=2: data.source='ictcf', or the two-class phantom variant); only the "
                         "paper's values are shown."),
-        notes=(),
         phantom_notes=("Phantom stand-in: two-class runs (model.num_image_classes=2) trained and tested on the Normal "
                        "(labelled Negative) and COVID-19 phantoms; the CP phantoms are left out. The paper trains on "
                        "600 iCTCF slices with a ResNeXt50+FPN backbone; the backbone here is the profile's.",),
