@@ -12,21 +12,50 @@ Profiles (``get_profile(name)``):
   mode at inference, 10 epochs.
 * ``quick`` – a CPU-sized variant of ``paper`` (ResNet18, 64 FPN channels, small images)
   for the offline book build and CI.
+
+Validation: every field of every config is checked against its type hint when the
+config is built (directly, by :func:`dataclasses.replace`, or from YAML), so an invalid
+config never reaches training. The hints carry the allowed ranges (:class:`Bounds`);
+a refusal is one :class:`~lstmattn.errors.ConfigError` line naming the field by its
+dotted path, the value and what is allowed, e.g.
+``train.max_steps must be an integer >= 1 or null, got -5``. Numbers written as strings
+are read as the number they spell, for float and integer fields alike (YAML 1.1 reads
+``lr: 1e-3`` as the string ``"1e-3"``; ``epochs: "4"`` is 4); booleans are never
+numbers, floats are never integers, and unknown keys are errors. Each config class's
+``section`` (a class attribute, not a field) is its dotted path in
+:class:`ExperimentConfig`, used in those messages.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
+import numbers
+import os
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional
+from typing import Annotated, Any, ClassVar, Literal, Mapping, Optional, Union
 
 import yaml
 
 from lstmattn.errors import ConfigError
+from lstmattn.io import atomic_write_text
 
 __all__ = [
+    "Bounds",
+    "Count",
+    "NonNegativeInt",
+    "Seed",
+    "PositiveFloat",
+    "NonNegativeFloat",
+    "Fraction",
+    "PositiveFraction",
+    "BackboneName",
+    "BACKBONES",
+    "ProfileName",
     "BackboneConfig",
     "ModelConfig",
     "TrainConfig",
@@ -40,7 +69,77 @@ __all__ = [
     "load_config",
 ]
 
-BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnext50_32x4d", "resnext101_32x8d")
+
+@dataclass(frozen=True)
+class Bounds:
+    """The allowed range of a number, attached to a type hint with ``Annotated``.
+
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``; ``None`` leaves
+    that side unbounded. ``multiple_of`` also requires divisibility (integers).
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    multiple_of: int | None = None
+
+    def allows(self, value: float) -> bool:
+        """Whether ``value`` lies in the range."""
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return self.multiple_of is None or value % self.multiple_of == 0
+
+    def describe(self) -> str:
+        """The range in words: ``>= 1``, ``in [0, 1)``, ``>= 32 and a multiple of 32``."""
+        low, high = _number_text(self.low), _number_text(self.high)
+        if self.low is not None and self.high is not None:
+            text = f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+        elif self.low is not None:
+            text = f"{'>' if self.low_open else '>='} {low}"
+        elif self.high is not None:
+            text = f"{'<' if self.high_open else '<='} {high}"
+        else:
+            text = ""
+        if self.multiple_of is not None:
+            text = f"{text} and a multiple of {self.multiple_of}" if text else f"a multiple of {self.multiple_of}"
+        return text
+
+
+def _number_text(value: float | None) -> str:
+    """``4294967295`` for integral bounds, ``0.5`` otherwise."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+Count = Annotated[int, Bounds(low=1)]
+"""An integer >= 1 (sizes, counts, steps)."""
+NonNegativeInt = Annotated[int, Bounds(low=0)]
+"""An integer >= 0."""
+Seed = Annotated[int, Bounds(0, 2**32 - 1)]
+"""A random seed: an integer in [0, 2³² − 1] (what NumPy's legacy seeding takes)."""
+PositiveFloat = Annotated[float, Bounds(low=0, low_open=True)]
+"""A number > 0."""
+NonNegativeFloat = Annotated[float, Bounds(low=0)]
+"""A number >= 0."""
+Fraction = Annotated[float, Bounds(0, 1)]
+"""A number in [0, 1] (IoU and NMS thresholds, scores)."""
+PositiveFraction = Annotated[float, Bounds(0, 1, low_open=True)]
+"""A number in (0, 1] (sampling fractions)."""
+_Beta = Annotated[float, Bounds(0, 1, high_open=True)]
+_ImageSide = Annotated[int, Bounds(low=32, multiple_of=32)]
+
+BackboneName = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnext50_32x4d", "resnext101_32x8d"]
+"""The torchvision ResNet/ResNeXt bodies the backbone builds."""
+BACKBONES: tuple[str, ...] = typing.get_args(BackboneName)
+ProfileName = Literal["paper", "reference", "quick"]
+"""The named profiles of :data:`PROFILES`."""
+_ClassificationSplit = Literal["train", "val", "test", "holdout"]
+_SegmentationSplit = Literal["train", "test"]
+_FPN_LEVELS = {"all": 5, "c5": 1}  # feature maps the RPN sees (C2-C5 + pool, or C5 alone)
 
 
 @dataclass
@@ -53,20 +152,17 @@ class BackboneConfig:
     ``"IMAGENET1K_V1"`` (downloaded into torch's own cache), or a local file path.
     """
 
-    name: str = "resnext101_32x8d"
+    section: ClassVar[str] = "model.backbone"
+
+    name: BackboneName = "resnext101_32x8d"
     fpn_levels: Literal["all", "c5"] = "all"
-    out_channels: int = 256
+    out_channels: Count = 256
     weights: Optional[str] = None
     norm: Literal["batchnorm", "frozen_batchnorm"] = "batchnorm"
-    trainable_layers: int = 5
+    trainable_layers: Annotated[int, Bounds(0, 5)] = 5
 
     def __post_init__(self) -> None:
-        if self.name not in BACKBONES:
-            raise ConfigError(f"backbone.name must be one of {BACKBONES}, got {self.name!r}")
-        _check_choice("backbone.fpn_levels", self.fpn_levels, ("all", "c5"))
-        _check_choice("backbone.norm", self.norm, ("batchnorm", "frozen_batchnorm"))
-        if not 0 <= self.trainable_layers <= 5:
-            raise ConfigError(f"backbone.trainable_layers must be in [0, 5], got {self.trainable_layers}")
+        _validate_fields(self)
 
 
 @dataclass
@@ -74,97 +170,86 @@ class ModelConfig:
     """The one-shot model (Figure 1): segmentation branch, RoI classification branch,
     attention layer and image classification modules."""
 
+    section: ClassVar[str] = "model"
+
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    image_size: int = 512
-    num_segmentation_classes: int = 4  # background, lungs, GGO, consolidation (§3.1)
-    num_image_classes: int = 3  # Normal, CP, COVID-19 (§3.8)
-    # RPN (§3.4). ``None`` anchor sizes → torchvision's per-level defaults.
-    anchor_sizes: Optional[tuple[int, ...]] = None
-    anchor_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
-    rpn_pre_nms_top_n_train: int = 2000
-    rpn_pre_nms_top_n_test: int = 1000
-    rpn_post_nms_top_n_train: int = 2000
-    rpn_post_nms_top_n_test: int = 1000
-    rpn_nms_thresh: float = 0.7
-    rpn_batch_size_per_image: int = 256
-    rpn_positive_fraction: float = 0.5
-    # Segmentation RoI heads (§3.5).
-    box_representation_size: int = 1024
-    mask_head_layers: int = 4
-    box_fg_iou_thresh: float = 0.5
-    box_bg_iou_thresh: float = 0.5
-    box_batch_size_per_image: int = 512
-    box_positive_fraction: float = 0.25
-    box_score_thresh: float = 0.05
-    box_nms_thresh: float = 0.5
-    box_detections_per_img: int = 100
+    image_size: _ImageSide = 512
+    num_segmentation_classes: Annotated[int, Bounds(low=4)] = 4  # background, lungs, GGO, consolidation (§3.1)
+    num_image_classes: Annotated[int, Bounds(low=2)] = 3  # Normal, CP, COVID-19 (§3.8)
+    # RPN (§3.4). ``None`` anchor sizes → torchvision's per-level defaults; with
+    # ``backbone.fpn_levels="all"`` one size per level (5).
+    anchor_sizes: Optional[tuple[Count, ...]] = None
+    anchor_aspect_ratios: tuple[PositiveFloat, ...] = (0.5, 1.0, 2.0)
+    rpn_pre_nms_top_n_train: Count = 2000
+    rpn_pre_nms_top_n_test: Count = 1000
+    rpn_post_nms_top_n_train: Count = 2000
+    rpn_post_nms_top_n_test: Count = 1000
+    rpn_nms_thresh: Fraction = 0.7
+    rpn_batch_size_per_image: Count = 256
+    rpn_positive_fraction: PositiveFraction = 0.5
+    # Segmentation RoI heads (§3.5); box_bg_iou_thresh <= box_fg_iou_thresh.
+    box_representation_size: Count = 1024
+    mask_head_layers: Count = 4
+    box_fg_iou_thresh: Fraction = 0.5
+    box_bg_iou_thresh: Fraction = 0.5
+    box_batch_size_per_image: Count = 512
+    box_positive_fraction: PositiveFraction = 0.25
+    box_score_thresh: Fraction = 0.05
+    box_nms_thresh: Fraction = 0.5
+    box_detections_per_img: Count = 100
     # RoI classification branch (§3.6).
-    roi_batch_size: int = 16  # β
-    roi_score_thresh: float = -0.01  # θ: accepts every box
-    roi_nms_thresh: float = 0.25
+    roi_batch_size: Count = 16  # β
+    roi_score_thresh: Annotated[float, Bounds(high=1)] = -0.01  # θ: below 0 accepts every box
+    roi_nms_thresh: Fraction = 0.25
     roi_order: Literal["confidence", "distance"] = "confidence"
     weight_copy_policy: Literal["best", "previous"] = "best"
     # Attention layer (§3.7) and image classification modules (§3.8).
-    sieve_blocks: int = 1  # N
+    sieve_blocks: NonNegativeInt = 1  # N
     sieve_order: Literal["paper", "reference"] = "paper"
-    lstm_hidden_size: int = 256
-    classifier_hidden_size: int = 128
+    lstm_hidden_size: Count = 256
+    classifier_hidden_size: Count = 128
     batchnorm_at_inference: Literal["eval", "train"] = "eval"
     # Baselines (lstmattn.model.baselines): A, the affinity count of the One Shot Model
     # [15] (the paper's comparison uses 8), and the Table 2 classifiers' input size
     # (None → image_size).
-    affinity_count: int = 8
-    classifier_image_size: Optional[int] = None
+    affinity_count: Count = 8
+    classifier_image_size: Optional[Annotated[int, Bounds(low=32)]] = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.backbone, Mapping):
-            self.backbone = BackboneConfig(**self.backbone)
-        for name in ("image_size", "roi_batch_size", "lstm_hidden_size", "classifier_hidden_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"model.{name} must be positive, got {getattr(self, name)}")
-        if self.image_size % 32:
-            raise ConfigError(f"model.image_size must be a multiple of 32, got {self.image_size}")
-        if self.affinity_count < 1:
-            raise ConfigError(f"model.affinity_count must be positive, got {self.affinity_count}")
-        if self.classifier_image_size is not None and self.classifier_image_size < 32:
-            raise ConfigError(f"model.classifier_image_size must be >= 32 (or None), got {self.classifier_image_size}")
-        if self.sieve_blocks < 0:
-            raise ConfigError(f"model.sieve_blocks must be >= 0, got {self.sieve_blocks}")
-        if self.num_image_classes < 2:
-            raise ConfigError(f"model.num_image_classes must be >= 2, got {self.num_image_classes}")
-        _check_choice("model.roi_order", self.roi_order, ("confidence", "distance"))
-        _check_choice("model.weight_copy_policy", self.weight_copy_policy, ("best", "previous"))
-        _check_choice("model.sieve_order", self.sieve_order, ("paper", "reference"))
-        _check_choice("model.batchnorm_at_inference", self.batchnorm_at_inference, ("eval", "train"))
+        _validate_fields(self)
+        levels = _FPN_LEVELS[self.backbone.fpn_levels]
+        if self.anchor_sizes is not None and levels > 1 and len(self.anchor_sizes) != levels:
+            raise ConfigError(f"model.anchor_sizes must hold one size per FPN level ({levels} with "
+                              f"backbone.fpn_levels 'all') or be null, got {list(self.anchor_sizes)}")
+        if self.box_bg_iou_thresh > self.box_fg_iou_thresh:
+            raise ConfigError(f"model.box_bg_iou_thresh must be <= model.box_fg_iou_thresh "
+                              f"({self.box_fg_iou_thresh:g}), got {self.box_bg_iou_thresh:g}")
 
 
 @dataclass
 class TrainConfig:
     """Optimisation (§4.1). ``loss_scheme="summed"`` is Eq. 8 (L_SEG + L_CLS, one step);
-    ``"alternating"`` is the reference code's two optimiser steps per iteration."""
+    ``"alternating"`` is the reference code's two optimiser steps per iteration.
+    ``max_steps`` (``None``: no limit) stops training early, after at least one step."""
 
-    epochs: int = 50
-    max_steps: Optional[int] = None
-    segmentation_batch_size: int = 1
-    classification_batch_size: int = 1
-    lr: float = 1e-5
-    weight_decay: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
+    section: ClassVar[str] = "train"
+
+    epochs: Count = 50
+    max_steps: Optional[Count] = None
+    segmentation_batch_size: Count = 1
+    classification_batch_size: Count = 1
+    lr: PositiveFloat = 1e-5
+    weight_decay: NonNegativeFloat = 1e-3
+    betas: tuple[_Beta, _Beta] = (0.9, 0.999)
     loss_scheme: Literal["summed", "alternating"] = "summed"
     classification_loss_reduction: Literal["sum", "mean"] = "sum"
     sampling: Literal["epoch", "reference"] = "epoch"
-    seed: int = 0
+    seed: Seed = 0
     amp: bool = False
-    num_workers: int = 0
+    num_workers: NonNegativeInt = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"train.epochs must be >= 1, got {self.epochs}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be positive, got {self.lr}")
-        _check_choice("train.loss_scheme", self.loss_scheme, ("summed", "alternating"))
-        _check_choice("train.classification_loss_reduction", self.classification_loss_reduction, ("sum", "mean"))
-        _check_choice("train.sampling", self.sampling, ("epoch", "reference"))
+        _validate_fields(self)
 
 
 @dataclass
@@ -172,35 +257,192 @@ class DataConfig:
     """Which data the run uses. ``source="phantom"`` generates the synthetic set into
     ``root`` (the offline default); the other sources read a user's copy of the real
     data laid out as ``lstmattn data verify`` documents. ``ictcf_root`` is where the
-    book's two-class runs (Table 4) find iCTCF when ``source="covidx"``."""
+    book's two-class runs (Table 4) find iCTCF when ``source="covidx"``.
+
+    ``phantom_per_class`` (slices per class and split) needs ``train``, ``val`` and
+    ``test`` >= 1 (``holdout`` may be 0 or absent); ``phantom_segmentation`` needs
+    ``train`` and ``test`` >= 1. ``phantom_options`` are
+    :class:`~lstmattn.data.phantom_config.PhantomConfig` knobs (name → number)."""
+
+    section: ClassVar[str] = "data"
 
     source: Literal["phantom", "covidx", "ictcf"] = "phantom"
     root: Optional[str] = None
     segmentation_root: Optional[str] = None
     ictcf_root: Optional[str] = None
-    phantom_per_class: dict[str, int] = field(default_factory=lambda: {"train": 200, "val": 50, "test": 100, "holdout": 100})
-    phantom_segmentation: dict[str, int] = field(default_factory=lambda: {"train": 120, "test": 40})
-    phantom_seed: int = 0
-    phantom_options: dict[str, float] = field(default_factory=dict)  # PhantomConfig difficulty knobs
+    phantom_per_class: dict[_ClassificationSplit, NonNegativeInt] = field(
+        default_factory=lambda: {"train": 200, "val": 50, "test": 100, "holdout": 100})
+    phantom_segmentation: dict[_SegmentationSplit, NonNegativeInt] = field(default_factory=lambda: {"train": 120, "test": 40})
+    phantom_seed: Seed = 0
+    phantom_options: dict[str, Union[int, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_choice("data.source", self.source, ("phantom", "covidx", "ictcf"))
+        _validate_fields(self)
+        for name, required in (("phantom_per_class", ("train", "val", "test")), ("phantom_segmentation", ("train", "test"))):
+            counts = getattr(self, name)
+            if any(counts.get(split, 0) < 1 for split in required):
+                raise ConfigError(f"data.{name} must give {', '.join(required)} at least 1 slice each, got {_show(counts)}")
 
 
 @dataclass
 class ExperimentConfig:
     """Everything a run needs; written next to every run's outputs."""
 
-    profile: str = "paper"
+    section: ClassVar[str] = ""
+
+    profile: ProfileName = "paper"
     model_name: str = "one-shot-lstm-attention"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
+    def __post_init__(self) -> None:
+        _validate_fields(self)
 
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
+
+class _Invalid(Exception):
+    """A value does not fit a type hint (turned into a ConfigError naming the field)."""
+
+
+def _join(section: str, name: str) -> str:
+    return f"{section}.{name}" if section else name
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)
+
+
+def _validate_fields(config: Any) -> None:
+    """Check (and normalise) every field of ``config`` against its type hint, in place.
+
+    Mappings given for a nested config are built with :func:`from_dict`; lists given for
+    tuples become tuples; numbers written as strings become numbers.
+    """
+    cls = type(config)
+    for f in fields(cls):
+        path, value, hint = _join(cls.section, f.name), getattr(config, f.name), _hints(cls)[f.name]
+        if is_dataclass(hint):
+            if isinstance(value, Mapping):
+                value = from_dict(hint, value)
+            elif not isinstance(value, hint):
+                raise ConfigError(f"{path} must be a mapping of {path} settings, got {_show(value)}")
+        else:
+            try:
+                value = _convert(value, hint)
+            except _Invalid:
+                raise ConfigError(f"{path} must be {_describe(hint)}, got {_show(value)}") from None
+        setattr(config, f.name, value)
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    """``value`` as the type ``hint`` describes, or :class:`_Invalid`."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        value = _convert(value, args[0])
+        if any(isinstance(meta, Bounds) and not meta.allows(value) for meta in hint.__metadata__):
+            raise _Invalid
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in args:
+            if option is not type(None):
+                try:
+                    return _convert(value, option)
+                except _Invalid:
+                    continue
+        raise _Invalid
+    if origin is Literal:
+        if isinstance(value, str) and value in args:
+            return value
+        raise _Invalid
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _Invalid
+        if len(args) == 2 and args[1] is Ellipsis:
+            if not value:
+                raise _Invalid
+            return tuple(_convert(item, args[0]) for item in value)
+        if len(value) != len(args):
+            raise _Invalid
+        return tuple(_convert(item, arg) for item, arg in zip(value, args))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise _Invalid
+        return {_convert(key, args[0]): _convert(item, args[1]) for key, item in value.items()}
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Invalid
+    if hint is int:
+        return _integer(value)
+    if hint is float:
+        return _real(value)
+    if hint is str:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, str) and value:
+            return value
+        raise _Invalid
+    raise TypeError(f"config type hint {hint!r} is not supported")
+
+
+def _integer(value: Any) -> int:
+    """An int, or a string spelling one; never a bool or a float."""
+    if isinstance(value, bool):
+        raise _Invalid
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise _Invalid from None
+    raise _Invalid
+
+
+def _real(value: Any) -> float:
+    """A finite float from a number or a string spelling one (``"1e-3"``); never a bool."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+        raise _Invalid
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise _Invalid from None
+    if not math.isfinite(number):
+        raise _Invalid
+    return number
+
+
+def _describe(hint: Any, *, plural: bool = False) -> str:
+    """What ``hint`` allows, in words (``an integer >= 1 or null``)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        ranges = " ".join(meta.describe() for meta in hint.__metadata__ if isinstance(meta, Bounds))
+        return f"{_describe(args[0], plural=plural)} {ranges}".strip()
+    if origin in (Union, types.UnionType):
+        options = [a for a in args if a is not type(None) and not (a is int and float in args)]
+        text = " or ".join(_describe(option, plural=plural) for option in options)
+        return f"{text} or null" if type(None) in args else text
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"{'non-empty lists' if plural else 'a non-empty list'} of {_describe(args[0], plural=True)}"
+        return f"{'lists' if plural else 'a list'} of {len(args)} {_describe(args[0], plural=True)}"
+    if origin is dict:
+        keys = ", ".join(map(repr, typing.get_args(args[0]))) if typing.get_origin(args[0]) is Literal else _describe(args[0], plural=True)
+        return f"{'mappings' if plural else 'a mapping'} from {keys} to {_describe(args[1], plural=True)}"
+    nouns = {bool: ("true or false", "true or false"), int: ("an integer", "integers"), float: ("a number", "numbers"),
+             str: ("a non-empty string", "non-empty strings")}
+    return nouns[hint][plural]
 
 
 def _paper() -> ExperimentConfig:
@@ -268,8 +510,8 @@ PROFILES: dict[str, Any] = {"paper": _paper, "reference": _reference, "quick": _
 
 def get_profile(name: str) -> ExperimentConfig:
     """A fresh copy of the named profile (``paper``, ``reference`` or ``quick``)."""
-    if name not in PROFILES:
-        raise ConfigError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    if not isinstance(name, str) or name not in PROFILES:
+        raise ConfigError(f"unknown profile {_show(name)}; choose one of {sorted(PROFILES)}")
     return PROFILES[name]()
 
 
@@ -292,67 +534,86 @@ def from_dict(cls: type, values: Mapping[str, Any], *, base: Any = None) -> Any:
     """Build dataclass ``cls`` from a mapping, recursively; unknown keys are errors.
 
     With ``base``, missing keys keep the values of ``base`` (used for overrides on top
-    of a profile).
+    of a profile); a nested section given as ``null`` (``train:`` with nothing under it)
+    changes nothing. Every value is validated (see the module docstring).
     """
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{cls.__name__}: expected a mapping, got {type(values).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        raise ConfigError(f"{cls.section or 'a config'} must be a mapping of settings, got {_show(values)}")
+    known = [f.name for f in fields(cls)]
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{_join(cls.section, str(key))} is not a setting ({_suggestion(cls, str(key))})")
     kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name not in values:
+    for name in known:
+        if name not in values:
             continue
-        value, hint = values[f.name], hints[f.name]
-        nested_base = getattr(base, f.name) if base is not None else None
-        nested_cls = _dataclass_in(hint)
-        if nested_cls is not None and isinstance(value, Mapping):
-            value = from_dict(nested_cls, value, base=nested_base)
-        elif _is_tuple_hint(hint) and isinstance(value, list):
-            value = tuple(value)
-        kwargs[f.name] = value
+        value, hint = values[name], _hints(cls)[name]
+        if is_dataclass(hint) and (value is None or isinstance(value, Mapping)):
+            nested_base = getattr(base, name) if base is not None else None
+            value = from_dict(hint, value or {}, base=nested_base)
+        kwargs[name] = value
     return replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
-def _dataclass_in(hint: Any) -> Optional[type]:
-    if is_dataclass(hint):
-        return hint
-    for arg in typing.get_args(hint):
-        if is_dataclass(arg):
-            return arg
-    return None
-
-
-def _is_tuple_hint(hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_is_tuple_hint(arg) for arg in typing.get_args(hint))
-    return origin is tuple
+def _suggestion(cls: type, key: str) -> str:
+    """``did you mean train.lr?`` for a misspelt or misplaced key, else the known keys."""
+    known = [f.name for f in fields(cls)]
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"did you mean {_join(cls.section, close[0])}?"
+    for name in known:
+        nested = _hints(cls)[name]
+        if is_dataclass(nested) and key in {f.name for f in fields(nested)}:
+            return f"did you mean {_join(nested.section, key)}?"
+    return "known: " + ", ".join(known)
 
 
 def save_config(config: ExperimentConfig, path: str | Path) -> None:
-    """Write ``config`` as YAML (atomically: temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-    tmp.replace(path)
+    """Write ``config`` as YAML, atomically."""
+    atomic_write_text(yaml.safe_dump(to_dict(config), sort_keys=False), path)
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read a YAML config. A ``profile`` key selects the base profile; every other key
-    overrides it, so a file may hold only the values that differ."""
+def load_config(path: str | Path, *, base_profile: str | None = None, default_profile: str = "paper") -> ExperimentConfig:
+    """Read a YAML config: a base profile plus the values that differ from it.
+
+    The base is the file's ``profile`` key; without one, ``base_profile`` (a profile
+    asked for explicitly, e.g. ``--profile``) or else ``default_profile``. A file that
+    names a profile other than ``base_profile`` is refused. Every error is one
+    :class:`ConfigError` line starting with ``path``.
+    """
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: cannot read config ({error})") from error
+        values = yaml.safe_load(path.read_bytes())
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config ({error.strerror or error})") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
+        raise ConfigError(f"{path}: not a valid YAML file ({_yaml_problem(error)})") from None
+    if values is None:
+        values = {}
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{path}: config must be a mapping at top level")
-    base = get_profile(values.get("profile", "paper"))
+        raise ConfigError(f"{path}: a config file must be a mapping of settings (profile, model, train, data), got {_show(values)}")
     try:
-        return from_dict(ExperimentConfig, values, base=base)
-    except (ConfigError, TypeError) as error:
-        raise ConfigError(f"{path}: {error}") from error
+        profile = base_profile or default_profile
+        if "profile" in values:
+            profile = _convert_profile(values["profile"])
+            if base_profile is not None and profile != base_profile:
+                raise ConfigError(f"profile {profile!r} in the file contradicts the profile asked for ({base_profile!r}); "
+                                  "drop one of the two")
+        return from_dict(ExperimentConfig, values, base=get_profile(profile))
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
 
+
+def _convert_profile(value: Any) -> str:
+    """The ``profile`` key of a config file, validated like the field."""
+    try:
+        return _convert(value, _hints(ExperimentConfig)["profile"])
+    except _Invalid:
+        raise ConfigError(f"profile must be {_describe(_hints(ExperimentConfig)['profile'])}, got {_show(value)}") from None
+
+
+def _yaml_problem(error: Exception) -> str:
+    """One line saying where and why YAML parsing failed."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or (str(error).splitlines() or [type(error).__name__])[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["LstmattnError", "DataError", "ConfigError"]
+__all__ = ["LstmattnError", "DataError", "ConfigError", "MaskError"]
 
 
 class LstmattnError(Exception):
@@ -13,6 +13,11 @@ class LstmattnError(Exception):
 
 class ConfigError(LstmattnError, ValueError):
     """A configuration value or profile name is invalid."""
+
+
+class MaskError(LstmattnError, ValueError):
+    """A segmentation label map or its label table cannot be turned into instances
+    (not a 2-D integer array, labels outside the detector's range, a negative area)."""
 
 
 class DataError(LstmattnError):

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from lstmattn.labels import IMAGE_CLASS_NAMES, LESION_NAMES
+
 __all__ = [
-    "PAPER_CLASS_NAMES",
     "PAPER_F1_WEIGHTS",
     "DEFAULT_IOU_THRESHOLDS",
-    "LESION_LABELS",
     "ANY_LESION",
     "confusion_matrix",
     "ClassificationReport",
@@ -43,17 +42,11 @@ __all__ = [
     "DiceMetric",
 ]
 
-PAPER_CLASS_NAMES: tuple[str, ...] = ("Normal", "CP", "COVID-19")
-"""Class order of COVIDx-CT and of the paper's code: 0 Normal, 1 CP, 2 COVID-19."""
-
 PAPER_F1_WEIGHTS: tuple[float, ...] = (0.45, 0.35, 0.20)
-"""Eq. 13's fixed class weights w(Neg), w(CP), w(COVID-19), in ``PAPER_CLASS_NAMES`` order."""
+"""Eq. 13's fixed class weights w(Neg), w(CP), w(COVID-19), in :data:`~lstmattn.labels.IMAGE_CLASS_NAMES` order."""
 
 DEFAULT_IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 """§4.2: the COCO thresholds 0.50, 0.55, ..., 0.95 (exact decimals, not float steps)."""
-
-LESION_LABELS: Mapping[str, int] = MappingProxyType({"GGO": 2, "consolidation": 3})
-"""Instance labels of the lesion classes; label 1 is the lung field, 0 the background."""
 
 ANY_LESION = "any lesion"
 """Key of the union of all lesion classes in :class:`DiceResult`."""
@@ -210,7 +203,7 @@ class ConfusionMatrixMetric:
 
     Args:
         num_classes: C >= 2; 3 for COVIDx-CT, 2 for iCTCF (Table 4).
-        class_names: C names; defaults to ``PAPER_CLASS_NAMES`` for 3 classes and
+        class_names: C names; defaults to :data:`~lstmattn.labels.IMAGE_CLASS_NAMES` for 3 classes and
             ``"class 0"``, ``"class 1"``, ... otherwise.
         f1_weights: weights of Eq. 13. ``"support"`` (default): the class shares of the
             evaluated set, which makes Eq. 13 scikit-learn's ``average="weighted"`` F1;
@@ -232,8 +225,8 @@ class ConfusionMatrixMetric:
     ) -> None:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-        if class_names is None and num_classes == len(PAPER_CLASS_NAMES):
-            class_names = PAPER_CLASS_NAMES
+        if class_names is None and num_classes == len(IMAGE_CLASS_NAMES):
+            class_names = IMAGE_CLASS_NAMES
         elif class_names is None:
             class_names = tuple(f"class {c}" for c in range(num_classes))
         if len(class_names) != num_classes or len(set(class_names)) != num_classes:
@@ -664,14 +657,14 @@ class DiceMetric:
     ``update`` takes the same per-image dicts as :class:`MaskAPMetric`.
 
     Args:
-        class_labels: class name → instance label; defaults to ``LESION_LABELS``.
+        class_labels: class name → instance label; defaults to :data:`~lstmattn.labels.LESION_NAMES`.
         score_threshold: minimum score of a predicted instance, in [0, 1].
         mask_threshold: probability above which a predicted pixel is foreground.
     """
 
     def __init__(
         self,
-        class_labels: Mapping[str, int] = LESION_LABELS,
+        class_labels: Mapping[str, int] = LESION_NAMES,
         score_threshold: float = 0.5,
         mask_threshold: float = 0.5,
     ) -> None:

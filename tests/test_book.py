@@ -12,20 +12,15 @@ import nbformat
 import pytest
 import yaml
 
-from lstmattn import book
+from lstmattn.book import build as book
+from lstmattn.book import site
+from lstmattn.book.parameters import ChapterParameters, open_chapter
 from lstmattn.cli import main
+from lstmattn.errors import LstmattnError
 
 ROOT = Path(__file__).resolve().parents[1]
-OWNED_NOTEBOOKS = ("01_data.ipynb", "02_model.ipynb", "06_attention.ipynb")
-PARAMETERS_SOURCE = [
-    'profile = "quick"',
-    "data_root = None",
-    "device = None",
-    "epochs = None",
-    "max_steps = None",
-    'output_dir = "runs"',
-    "seed = 0",
-]
+OWNED_NOTEBOOKS = tuple(sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+PARAMETERS_SOURCE = ["chapter_parameters = {}"]
 
 
 def _code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
@@ -42,23 +37,30 @@ def test_chapter_notebook_is_valid_with_parameters_cell_and_no_outputs(name: str
     assert parameters.metadata.get("tags") == ["parameters"], f"{path}: first code cell must be tagged 'parameters'"
     assert [line.strip() for line in parameters.source.splitlines() if line.strip()] == PARAMETERS_SOURCE
     assert "remove-input" in setup.metadata.get("tags", []), f"{path}: the set-up cell must be tagged remove-input"
-    assert ("Chapter(profile=profile, data_root=data_root, device=device, epochs=epochs, "
-            "max_steps=max_steps, output_dir=output_dir, seed=seed, progress=False)") in setup.source
+    assert "chapter = open_chapter(chapter_parameters)" in setup.source
     assert "print(chapter.banner())" in setup.source
     for cell in code:
         assert cell.outputs == [] and cell.execution_count is None, f"{path}: committed with outputs"
     assert "widgets" not in notebook.metadata, f"{path}: committed with widget state"
-    # Chapters call the package; they define no functions or classes of their own.
-    assert not any(line.lstrip().startswith(("def ", "class ")) for cell in code for line in cell.source.splitlines())
+    # Chapters call the package: no functions, classes, colormaps, run-id surgery or JSON reading of their own,
+    # and the one-shot model's registry name comes from the package.
+    source = "\n".join(cell.source for cell in code)
+    assert not any(line.lstrip().startswith(("def ", "class ")) for line in source.splitlines())
+    for banned in ("ListedColormap", "json.load", "read_text(", "removeprefix", "removesuffix", '"one-shot-lstm-attention"'):
+        assert banned not in source, f"{path}: {banned} belongs in the package"
 
 
-def test_chapter_parameters_match_the_companion_defaults() -> None:
-    import inspect
-
-    from lstmattn.companion import Chapter
-
-    signature = inspect.signature(Chapter)
-    assert {name: signature.parameters[name].default for name in book.CHAPTER_PARAMETERS} == book.CHAPTER_PARAMETERS
+def test_chapter_parameters_resolve_once_and_reject_unknown_names(tmp_path: Path) -> None:
+    parameters = ChapterParameters.from_mapping({"max_steps": 2, "seed": 4})
+    config = parameters.resolve()
+    assert (config.profile, config.train.max_steps, config.train.seed) == ("quick", 2, 4)
+    pinned = book.pin_config(parameters, tmp_path)
+    assert pinned.config == str((tmp_path / "experiment.yaml").resolve()) and pinned.resolve() == config
+    chapter = open_chapter(pinned.as_dict())
+    assert chapter.config == config and chapter.profile == "quick" and chapter.seed == 4
+    assert open_chapter({}).config.train.max_steps is None
+    with pytest.raises(LstmattnError, match="unknown chapter parameter"):
+        ChapterParameters.from_mapping({"max_step": 2})
 
 
 def _all_values(value):
@@ -91,7 +93,7 @@ def test_config_has_execution_off_and_no_cdn_scripts() -> None:
 
 def test_toc_lists_existing_pages_and_every_chapter() -> None:
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    entries = [entry["file"] for entry in book._toc_entries(toc)]
+    entries = [entry["file"] for entry in site._toc_entries(toc)]
     assert toc["root"] == "intro" and (ROOT / "book" / "intro.md").is_file()
     for entry in entries:
         if entry.startswith("notebooks/"):
@@ -106,25 +108,18 @@ def test_stage_sources_prunes_chapters_that_were_not_built(tmp_path: Path) -> No
     executed = tmp_path / "notebooks" / "01_data.ipynb"
     executed.parent.mkdir()
     executed.write_text((ROOT / "notebooks" / "01_data.ipynb").read_text())
-    source = book.stage_sources({1: executed}, out=tmp_path)
+    source = site.stage_sources({1: executed}, out=tmp_path)
     toc = yaml.safe_load((source / "_toc.yml").read_text())
-    files = [entry["file"] for entry in book._toc_entries(toc)]
+    files = [entry["file"] for entry in site._toc_entries(toc)]
     assert "notebooks/01_data" in files and "notebooks/06_attention" not in files
     assert "paper_vs_code" in files and (source / "notebooks" / "01_data.ipynb").is_file()
-
-
-def test_chapter_parameters_validation() -> None:
-    assert book.chapter_parameters({"max_steps": 2})["max_steps"] == 2
-    assert book.chapter_parameters(profile=None)["profile"] == "quick"
-    with pytest.raises(book.BookError, match="unknown chapter parameter"):
-        book.chapter_parameters({"max_step": 2})
 
 
 def test_unknown_chapter_gives_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chapter", "99"]) == 2
     error = capsys.readouterr().err
     assert "unknown chapter 99" in error and "01_data.ipynb" in error
-    with pytest.raises(book.BookError, match="unknown chapter 42"):
+    with pytest.raises(site.BookError, match="unknown chapter 42"):
         book.build_book(chapters=[42], site=False)
 
 
@@ -133,7 +128,7 @@ def _broken_notebook(path: Path) -> None:
     parameters = nbformat.v4.new_code_cell("\n".join(PARAMETERS_SOURCE), metadata={"tags": ["parameters"]})
     notebook.cells = [
         parameters,
-        nbformat.v4.new_code_cell("print('before the error', max_steps)"),
+        nbformat.v4.new_code_cell("print('before the error', chapter_parameters['max_steps'])"),
         nbformat.v4.new_code_cell("raise RuntimeError('this chapter is broken on purpose')"),
     ]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -146,7 +141,7 @@ def test_failing_chapter_fails_the_build_and_keeps_its_notebook(tmp_path: Path) 
     _broken_notebook(notebooks / "07_broken.ipynb")
     out = tmp_path / "out"
     with pytest.raises(book.ChapterFailed) as caught:
-        book.build_book(chapters=[7], out=out, notebooks_dir=notebooks, parameters={"max_steps": 3},
+        book.build_book(chapters=[7], out=out, notebooks_dir=notebooks, parameters=ChapterParameters(max_steps=3),
                         cwd=tmp_path, site=False, echo=lambda *a, **k: None)
     failure = caught.value
     kept = out / "notebooks" / "07_broken.ipynb"
@@ -182,6 +177,6 @@ def test_staged_chapters_hide_their_parameter_cells(tmp_path: Path) -> None:
     ])
     executed = tmp_path / "07_demo.ipynb"
     nbformat.write(notebook, executed)
-    book._stage_notebook(executed, tmp_path / "staged.ipynb")
+    site._stage_notebook(executed, tmp_path / "staged.ipynb")
     tags = [cell.metadata.get("tags", []) for cell in nbformat.read(tmp_path / "staged.ipynb", as_version=4).cells]
     assert tags == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]

@@ -46,4 +46,12 @@ def test_invalid_values_are_named(tmp_path: Path):
     path.write_text("model:\n  lstm_size: 3\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml.*lstm_size"):
         load_config(path)
-    assert isinstance(get_profile("paper"), ExperimentConfig)
+
+
+def test_get_profile_returns_an_independent_copy():
+    changed = get_profile("paper")
+    changed.train.lr = 0.5
+    changed.data.phantom_per_class["train"] = 1
+    fresh = get_profile("paper")
+    assert fresh.train.lr == 1e-5 and fresh.data.phantom_per_class["train"] == 200
+    assert fresh == ExperimentConfig() and fresh is not get_profile("paper")

@@ -1,4 +1,5 @@
-"""The attention explorer: explanation API, ipywidgets callbacks (headless), static HTML."""
+"""The attention explorer: explanation API, ipywidgets callbacks (headless), static HTML
+(script and styles read from the package data files ``lstmattn/viz/assets/``)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,11 @@ from conftest import tiny_model_config
 from engine_fixtures import toy_bundle, toy_config
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.engine.trainer import train
-from lstmattn.explorer import (
-    ORDERS,
-    AttentionExplanation,
-    AttentionExplorer,
-    explain_slice,
-    gallery,
-    gallery_items,
-    render_alpha_chart_png,
-    render_slice_png,
-    roi_order,
-    static_viewer_html,
-)
 from lstmattn.model.one_shot import OneShotLSTMAttention
+from lstmattn.viz.attention import ORDERS, AttentionExplanation, explain_slice, gallery, gallery_items, roi_order
+from lstmattn.viz.attention_views import render_alpha_chart_png, render_slice_png
+from lstmattn.viz.explorer import AttentionExplorer
+from lstmattn.viz.static_viewer import static_viewer_html, viewer_asset
 
 PNG_NAMES = ("COVIDCTMD-P001-IM0027.png", "COVIDCTMD-P001-IM0047.png")
 
@@ -188,6 +181,7 @@ def test_static_viewer_is_self_contained(model: OneShotLSTMAttention, pngs: list
     assert not re.search(r"https?:", page, re.I), "the viewer must not reference any URL"
     assert "<script src" not in page and "<link" not in page and "&lt;gallery&gt;" in page
     assert page.count("<script>") == 1  # one inline script, plus the JSON data block
+    assert "@ID@" not in page and "function drawBars" in viewer_asset("viewer.js") and "lsa-thumbs" in viewer_asset("viewer.css")
 
     data = _viewer_json(page)
     assert len(data["slices"]) == len(slices) and data["trainedOrder"] == "confidence"

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from conftest import tiny_model_config
-from lstmattn.explorer import gallery, static_viewer_html
 from lstmattn.model.one_shot import OneShotLSTMAttention
+from lstmattn.viz.attention import gallery
+from lstmattn.viz.static_viewer import static_viewer_html
 
 CHROMIUM = Path(os.environ.get("LSTMATTN_CHROMIUM", "/usr/bin/chromium"))
 

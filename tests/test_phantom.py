@@ -18,7 +18,6 @@ from lstmattn.data.phantom import (
     PhantomConfig,
     generate_slice,
     label_map_instances,
-    plot_phantom_gallery,
     write_phantom_dataset,
 )
 from lstmattn.data.phantom_anatomy import HU
@@ -249,9 +248,3 @@ def test_round_trip_through_the_real_loaders(dataset: Path) -> None:
         assert target["labels"].tolist() == [label for label, _ in s.instances]
         for got, (_, mask) in zip(target["masks"].numpy().astype(bool), s.instances):
             np.testing.assert_array_equal(got, mask)
-
-
-def test_gallery_figure() -> None:
-    fig = plot_phantom_gallery(2, config=SMALL)
-    assert len(fig.axes) == 6
-    assert "not patient data" in fig._suptitle.get_text()

@@ -14,12 +14,13 @@ from torch import nn
 
 from engine_fixtures import toy_bundle, toy_config
 from lstmattn.cli import main
-from lstmattn.engine.evaluation import class_names_for
-from lstmattn.engine.overlays import overlay_size
-from lstmattn.engine.predict import SERIES_NOTE, predict_slices, summarize_series, write_prediction_outputs
-from lstmattn.engine.results import load_trained_model
+from lstmattn.engine.loading import load_trained_model
+from lstmattn.engine.predict import SERIES_NOTE, predict_slices, summarize_series, write_predictions_json
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.engine.trainer import train
+from lstmattn.labels import class_names_for
+from lstmattn.viz.overlays import overlay_size
+from lstmattn.viz.prediction_files import write_overlays
 
 PNG_NAME = "COVIDCTMD-P001-IM0027.png"
 SERIES_FILES = ("98C14734-ASSH_10.dcm", "98C14734-ASSH_2.dcm", "98C14734-ASSH_27.dcm", "98C14734-ASSH_100.dcm")
@@ -82,14 +83,17 @@ def test_predict_png_and_array_writes_json_and_overlay(model: nn.Module, png_sli
     predictions = predict_slices(model, [png_slice, grey], class_names=CLASS_NAMES, score_threshold=0.0, device="cpu")
     assert [p.source for p in predictions] == [str(png_slice), "array[1]"]
     assert predictions[0].class_probs == pytest.approx(predictions[1].class_probs, abs=1e-5)
-    written = write_prediction_outputs(predictions[:1], tmp_path, header={"run_id": "toy"})
-    document = json.loads(written["json"].read_text())
+    overlays = write_overlays(predictions[:1], tmp_path)
+    json_path = write_predictions_json(predictions[:1], tmp_path, overlays=overlays, header={"run_id": "toy"})
+    document = json.loads(json_path.read_text())
     assert document["run_id"] == "toy" and document["failures"] == [] and "series_summary" not in document
     (record,) = document["slices"]
     _assert_slice_record(record, (512, 512))
-    assert (tmp_path / record["overlay"]) == written["overlay:0"]
-    _assert_overlay(written["overlay:0"], (512, 512))
+    assert overlays == [tmp_path / "overlays" / f"0000_{png_slice.stem}.png"] and (tmp_path / record["overlay"]) == overlays[0]
+    _assert_overlay(overlays[0], (512, 512))
     assert not list(tmp_path.rglob("*.tmp"))
+    with pytest.raises(ValueError, match="one path per prediction"):
+        write_predictions_json(predictions, tmp_path, overlays=overlays)
 
 
 class _FixedOutputModel(nn.Module):

@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lstmattn import book
+from lstmattn.book import build as book
+from lstmattn.book.parameters import ChapterParameters
 
 CHROMIUM = Path(os.environ.get("LSTMATTN_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_FLAGS = [
@@ -55,7 +56,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict:
     build = book.build_book(
         chapters=CHAPTERS,
         out=work / "_build",
-        parameters={"max_steps": 1, "output_dir": str(runs)},
+        parameters=ChapterParameters(max_steps=1, output_dir=str(runs)),
         cwd=work,
         vendor_cache=vendor_cache,
         echo=lambda *a, **k: None,

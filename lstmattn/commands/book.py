@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lstmattn.config import PROFILES
 from lstmattn.errors import LstmattnError
+
+if TYPE_CHECKING:
+    from lstmattn.book.parameters import ChapterParameters
 
 __all__ = ["register", "parse_parameter"]
 
@@ -27,9 +30,15 @@ def _add_chapter_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _profile(value: str) -> str:
-    if value in PROFILES or (value.endswith((".yaml", ".yml")) and Path(value).is_file()):
-        return value
-    raise argparse.ArgumentTypeError(f"{value!r} is neither a profile {sorted(PROFILES)} nor an existing YAML config")
+    """The ``--profile`` value, checked by resolving it (the build resolves it once more,
+    into the config file every chapter reads)."""
+    from lstmattn.engine.experiment import resolve_experiment
+
+    try:
+        resolve_experiment(value)
+    except LstmattnError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--chapters", type=int, nargs="+", metavar="N", help="only these chapters (default: all)")
     build.add_argument("--out", type=Path, default=Path("_build"), help="build folder (default: _build)")
     build.add_argument("--no-site", action="store_true", help="only execute the chapters")
+    build.add_argument("--quiet", action="store_true",
+                       help="no progress bar during up-front training, only a line per finished run (CI logs)")
     build.add_argument("--jobs", type=int, default=None,
                        help="train the chapters' runs first, this many at a time (default: one worker per CPU "
                             "core, at most 4, the cores shared out as torch threads; 1 on a GPU); 1 trains "
@@ -63,37 +74,39 @@ def parse_parameter(name: str, value: str) -> tuple[str, Any]:
         return name, value
 
 
-def _parameters(args: argparse.Namespace) -> dict[str, Any]:
-    parameters: dict[str, Any] = {"profile": args.profile}
+def _parameters(args: argparse.Namespace) -> "ChapterParameters":
+    """The chapter parameters the options and ``-p NAME VALUE`` pairs give."""
+    from lstmattn.book.parameters import ChapterParameters
+
+    values: dict[str, Any] = {"profile": args.profile}
     for option in ("max_steps", "epochs", "seed", "device", "data_root", "output_dir"):
         if getattr(args, option) is not None:
-            parameters[option] = getattr(args, option)
-    parameters.update(parse_parameter(name, value) for name, value in args.parameter)
-    return parameters
+            values[option] = getattr(args, option)
+    values.update(parse_parameter(name, value) for name, value in args.parameter)
+    return ChapterParameters.from_mapping(values)
 
 
 def _book_build(args: argparse.Namespace) -> int:
-    from lstmattn.book import build_book
-    from lstmattn.book_runs import default_jobs
+    from lstmattn.book.build import build_book
+    from lstmattn.engine.parallel import default_jobs
 
     start = time.perf_counter()
-    parameters = _parameters(args)
     jobs = args.jobs if args.jobs is not None else default_jobs()
-    build = build_book(profile=parameters.pop("profile"), chapters=args.chapters, out=args.out,
-                       parameters=parameters, site=not args.no_site, jobs=jobs)
+    build = build_book(parameters=_parameters(args), chapters=args.chapters, out=args.out, site=not args.no_site,
+                       jobs=jobs, progress=not args.quiet)
     print(f"book built in {time.perf_counter() - start:.0f} s"
           + (f"; open {build.index}" if build.index else f"; executed notebooks in {args.out / 'notebooks'}"))
     return 0
 
 
 def _chapter(args: argparse.Namespace) -> int:
-    from lstmattn.book import chapter_parameters, find_chapters, run_chapter
+    from lstmattn.book.build import find_chapters, pin_config, run_chapter
 
     chapters = find_chapters()
     if args.number not in chapters:
         known = ", ".join(f"{n} ({p.name})" for n, p in sorted(chapters.items())) or "none"
         raise LstmattnError(f"unknown chapter {args.number}; the chapters are: {known}")
     start = time.perf_counter()
-    target = run_chapter(args.number, parameters=chapter_parameters(_parameters(args)), out=args.out)
+    target = run_chapter(args.number, parameters=pin_config(_parameters(args), args.out), out=args.out)
     print(f"chapter {args.number} executed in {time.perf_counter() - start:.0f} s: {target}")
     return 0

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lstmattn.config import get_profile, load_config, PROFILES
+from lstmattn.config import PROFILES
 from lstmattn.errors import LstmattnError
 
 __all__ = ["register"]
 
+_PROFILE_HELP = "base profile (default: the --config file's profile, else quick)"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train the one-shot model (§4.1)")
-    train.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    train.add_argument("--profile", choices=sorted(PROFILES), help=_PROFILE_HELP)
     train.add_argument("--config", type=Path, help="YAML file overriding the profile")
     train.add_argument("--run-id", help="run folder name under runs/ (default: <profile>-<model>-s<seed>)")
     train.add_argument("--model", help="registered model name (default: the one-shot LSTM-attention model)")
@@ -35,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=_evaluate)
 
     run_all = subparsers.add_parser("run-all", help="train (or reuse) and evaluate the one-shot model end to end")
-    run_all.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    run_all.add_argument("--profile", choices=sorted(PROFILES), help=_PROFILE_HELP)
     run_all.add_argument("--config", type=Path, help="YAML file overriding the profile")
     run_all.add_argument("--device")
     run_all.add_argument("--no-progress", action="store_true")
@@ -51,17 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from lstmattn.engine.experiment import Experiment, resolve_experiment, with_training
     from lstmattn.engine.runs import RunDirectory, runs_root
-    from lstmattn.engine.trainer import default_run_id, train
+    from lstmattn.engine.trainer import train
 
-    config = load_config(args.config) if args.config else get_profile(args.profile)
+    config = with_training(resolve_experiment(args.profile, config_file=args.config), epochs=args.epochs,
+                           max_steps=args.max_steps, seed=args.seed, data_root=args.data_root)
     if args.model:
         config = replace(config, model_name=args.model)
-    train_overrides = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("seed", args.seed)) if v is not None}
-    config = replace(config, train=replace(config.train, **train_overrides))
-    if args.data_root:
-        config = replace(config, data=replace(config.data, root=args.data_root))
-    run = RunDirectory(runs_root() / (args.run_id or default_run_id(config)))
+    run = RunDirectory(runs_root() / args.run_id) if args.run_id else Experiment(config).folder()
     state = train(config, run, resume=args.resume, device=args.device, progress=not args.no_progress)
     print(f"trained {run.path}: {state.step} steps, best validation F1 {state.best_metric:.4f}")
     return 0
@@ -84,22 +84,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _run_all(args: argparse.Namespace) -> int:
     """Train once per profile (a finished run is reused, a killed one resumed), then
     evaluate and print the headline numbers with the data they came from."""
-    import json
+    from lstmattn.engine.experiment import Experiment, ensure_run, resolve_experiment
+    from lstmattn.results import read_run
 
-    from lstmattn.companion import ensure_run
-
-    config = load_config(args.config) if args.config else get_profile(args.profile)
-    run = ensure_run(config, device=args.device, progress=not args.no_progress)
-    test = json.loads((run.results / "test_metrics.json").read_text())
-    segmentation = json.loads((run.results / "segmentation_test.json").read_text())
-    print(f"\n{run.run_id} — data: {test['data']}")
-    if test["is_phantom"]:
+    experiment = Experiment(resolve_experiment(args.profile, config_file=args.config))
+    run = ensure_run(experiment, device=args.device, progress=not args.no_progress)
+    results = read_run(run.path)
+    if results is None:
+        raise LstmattnError(f"{run.path}: evaluation wrote no result files")
+    print(f"\n{run.run_id} — data: {results.identity.data}")
+    if results.identity.is_phantom:
         print("  (synthetic phantoms: these numbers are NOT a reproduction of the paper)")
+    test = results.classification.get("test")
     for name in ("sensitivity/COVID-19", "sensitivity/CP", "sensitivity/Normal", "f1", "accuracy"):
-        if name in test["metrics"]:
-            value = test["metrics"][name]
-            print(f"  {name:<22} {100 * value['estimate']:6.2f} %  (95% CI {100 * value['low']:.2f}-{100 * value['high']:.2f})")
-    for name, values in segmentation["ap"].items():
+        if test is not None and name in test.metrics:
+            value = test.metrics[name]
+            print(f"  {name:<22} {100 * value.estimate:6.2f} %  (95% CI {100 * value.low:.2f}-{100 * value.high:.2f})")
+    for name, values in (results.segmentation.ap if results.segmentation else {}).items():
         print(f"  mask AP {name:<24} " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()))
     return 0
 

@@ -78,17 +78,18 @@ def _print_report(report: "PredictionReport", summary: dict | None) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from lstmattn.engine.evaluation import class_names_for
-    from lstmattn.engine.predict import predict_path, summarize_series, write_prediction_outputs
-    from lstmattn.engine.results import load_trained_model
+    from lstmattn.engine.loading import load_trained_model, resolve_device
+    from lstmattn.engine.predict import predict_path, summarize_series, write_predictions_json
     from lstmattn.engine.runs import RunDirectory
-    from lstmattn.engine.trainer import resolve_device
+    from lstmattn.labels import class_names_for
+    from lstmattn.viz.prediction_files import write_overlays
 
     _check_arguments(args)
     run = RunDirectory(args.run)
     device = resolve_device(args.device)
     model = load_trained_model(run, args.checkpoint, device)
     class_names = class_names_for(run.config().model.num_image_classes)
+    progress = not args.no_progress and sys.stderr.isatty()
     report = predict_path(
         model,
         args.input,
@@ -96,12 +97,13 @@ def _predict(args: argparse.Namespace) -> int:
         score_threshold=args.score_threshold,
         batch_size=args.batch_size,
         device=device,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=progress,
     )
     summary = summarize_series(report.predictions) if report.is_series and report.predictions else None
     header = {"input": str(args.input), "run": str(args.run), "run_id": run.run_id, "checkpoint": args.checkpoint, "class_names": list(class_names)}
     out = args.out or Path("predictions") / args.input.resolve().name
-    written = write_prediction_outputs(report.predictions, out, overlays=not args.no_overlays, failures=report.failures, summary=summary, header=header)
+    overlays = [] if args.no_overlays else write_overlays(report.predictions, out, progress=progress and report.is_series)
+    json_path = write_predictions_json(report.predictions, out, overlays=overlays, failures=report.failures, summary=summary, header=header)
     _print_report(report, summary)
-    print(f"wrote {written['json']} ({len(written) - 1} overlay PNGs); {len(report.predictions)} predicted, {len(report.failures)} failed")
+    print(f"wrote {json_path} ({len(overlays)} overlay PNGs); {len(report.predictions)} predicted, {len(report.failures)} failed")
     return 1 if report.failures else 0

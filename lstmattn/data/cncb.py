@@ -16,13 +16,14 @@ from pathlib import Path
 
 from lstmattn.data.segmentation import LabelMapSegmentationDataset, pair_images_with_masks
 from lstmattn.data.splits import read_name_list
+from lstmattn.labels import LESION_NAMES, LUNG_LABEL
 
-__all__ = ["CNCB_MASK_VALUES", "CNCB_CLASS_NAMES", "CncbSegmentationDataset"]
+__all__ = ["CNCB_MASK_VALUES", "CNCB_LABELS", "CncbSegmentationDataset"]
 
 #: Mask value → meaning.
 CNCB_MASK_VALUES: dict[int, str] = {0: "background", 1: "lungs", 2: "GGO", 3: "consolidation"}
-#: Detection label → name (0 is the detector's background).
-CNCB_CLASS_NAMES: dict[int, str] = {1: "lungs", 2: "GGO", 3: "consolidation"}
+#: Mask value → detection label (:mod:`lstmattn.labels`; the same numbers).
+CNCB_LABELS: dict[int, int] = {1: LUNG_LABEL, 2: LESION_NAMES["GGO"], 3: LESION_NAMES["consolidation"]}
 
 
 class CncbSegmentationDataset(LabelMapSegmentationDataset):
@@ -53,7 +54,7 @@ class CncbSegmentationDataset(LabelMapSegmentationDataset):
         include_lungs: bool = True,
     ) -> None:
         names = read_name_list(split_file) if split_file is not None else None
-        label_values = {1: 1, 2: 2, 3: 3} if include_lungs else {2: 2, 3: 3}
+        label_values = {value: label for value, label in CNCB_LABELS.items() if include_lungs or label != LUNG_LABEL}
         super().__init__(
             pair_images_with_masks(image_dir, mask_dir, names),
             label_values,

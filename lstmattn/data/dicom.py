@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmattn.data.images import is_dicom_file
 from lstmattn.data.windowing import hu_to_covidx_uint8
 from lstmattn.errors import DataError
 
-__all__ = ["DicomSlice", "read_dicom_hu", "read_dicom_slice", "read_dicom_series"]
+__all__ = ["DicomSlice", "is_dicom_file", "read_dicom_hu", "read_dicom_slice", "read_dicom_series"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,19 @@ class DicomSlice:
     instance_number: int
     path: Path
     image: np.ndarray  # uint8 [H, W]
+
+
+def is_dicom_file(path: str | Path) -> bool:
+    """True if ``path`` ends in ``.dcm`` or carries the DICOM ``DICM`` preamble marker."""
+    path = Path(path)
+    if path.suffix.lower() == ".dcm":
+        return True
+    try:
+        with path.open("rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
 
 
 def _read_dataset(path: Path, *, stop_before_pixels: bool = False):

@@ -23,11 +23,9 @@ from lstmattn.data.images import load_slice, resize_image, to_image_tensor
 from lstmattn.data.splits import parse_listed, single_name
 from lstmattn.errors import DataError
 
-__all__ = ["ICTCF_CLASS_NAMES", "ICTCF_PREFIXES", "ictcf_label", "parse_ictcf_split", "IctcfClassificationDataset"]
+__all__ = ["ICTCF_PREFIXES", "ictcf_label", "parse_ictcf_split", "IctcfClassificationDataset"]
 
-#: Label → name.
-ICTCF_CLASS_NAMES: dict[int, str] = {0: "Negative", 1: "COVID-19"}
-#: File-name prefix → label.
+#: File-name prefix → label (named by :data:`lstmattn.labels.TWO_CLASS_NAMES`).
 ICTCF_PREFIXES: dict[str, int] = {"0_nCT": 0, "2_pCT": 1}
 
 

@@ -22,11 +22,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from lstmattn.data.dicom import is_dicom_file, read_dicom_slice
 from lstmattn.errors import DataError
 
 __all__ = [
     "IMAGE_SUFFIXES",
-    "is_dicom_file",
     "load_slice",
     "load_label_map",
     "to_image_tensor",
@@ -39,19 +39,6 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg")
 
 # PIL modes holding more than 8 bits per sample: not a COVIDx-style slice.
 _WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
-
-
-def is_dicom_file(path: str | Path) -> bool:
-    """True if ``path`` ends in ``.dcm`` or carries the DICOM ``DICM`` preamble marker."""
-    path = Path(path)
-    if path.suffix.lower() == ".dcm":
-        return True
-    try:
-        with path.open("rb") as handle:
-            handle.seek(128)
-            return handle.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 def _open_raster(path: Path) -> Image.Image:
@@ -78,8 +65,6 @@ def load_slice(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     if is_dicom_file(path):
-        from lstmattn.data.dicom import read_dicom_slice  # pydicom only when needed
-
         return read_dicom_slice(path)
     image = _open_raster(path)
     if image.mode in _WIDE_MODES:

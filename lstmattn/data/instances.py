@@ -5,10 +5,14 @@ Following the reference code (``REFERENCE_CODE.md`` §2.3), each class's pixels 
 split into connected components (``skimage.measure.label``, 8-connectivity) and small
 components are dropped. Unlike the reference code, pixel values map to class labels
 through an explicit table, so consolidation keeps its label when GGO is absent.
+
+Malformed input (not a 2-D integer array, a label outside ``[1, 2**63)``, a negative
+area) raises :class:`~lstmattn.errors.MaskError`.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -16,13 +20,26 @@ import torch
 from skimage.measure import label as connected_components
 from skimage.measure import regionprops
 
+from lstmattn.errors import MaskError
+
 __all__ = ["label_map_to_instances", "unexpected_values", "empty_instances"]
+
+
+_MAX_LABEL = 2**63 - 1  # instance labels are int64
+
+
+def _check_label_map(label_map: np.ndarray) -> None:
+    if not isinstance(label_map, np.ndarray) or label_map.ndim != 2 or label_map.dtype.kind not in "biu":
+        shape = getattr(label_map, "shape", None)
+        kind = getattr(label_map, "dtype", type(label_map).__name__)
+        raise MaskError(f"label_map: expected a 2-D integer array [H, W], got {kind} {shape}")
 
 
 def unexpected_values(label_map: np.ndarray, allowed: Iterable[int]) -> list[int]:
     """Sorted pixel values of ``label_map`` that are not in ``allowed``."""
-    present = np.unique(label_map)
-    return sorted(int(v) for v in np.setdiff1d(present, np.fromiter(allowed, dtype=np.int64)))
+    _check_label_map(label_map)
+    allowed = set(allowed)
+    return [int(v) for v in np.unique(label_map) if int(v) not in allowed]
 
 
 def empty_instances(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -54,11 +71,15 @@ def label_map_to_instances(
         ``labels`` (Int64Tensor[N]) and ``masks`` (UInt8Tensor[N, H, W]), ordered by
         pixel value, then by component number (raster order of first pixel).
     """
-    if label_map.ndim != 2:
-        raise ValueError(f"label_map: expected a 2-D array, got shape {label_map.shape}")
-    if min_area < 0:
-        raise ValueError(f"min_area: must be >= 0, got {min_area}")
+    _check_label_map(label_map)
+    for value, label in label_values.items():
+        if not isinstance(value, numbers.Integral) or not isinstance(label, numbers.Integral) or not 1 <= label <= _MAX_LABEL:
+            raise MaskError(f"label_values: expected pixel value → class label >= 1, got {value!r} → {label!r}")
+    if not isinstance(min_area, numbers.Integral) or min_area < 0:
+        raise MaskError(f"min_area: must be an integer >= 0, got {min_area!r}")
     height, width = label_map.shape
+    if label_map.size == 0:
+        return empty_instances(height, width)
     boxes: list[list[float]] = []
     labels: list[int] = []
     masks: list[np.ndarray] = []

@@ -12,13 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from lstmattn.data.segmentation import LabelMapSegmentationDataset, pair_images_with_masks
+from lstmattn.labels import LESION_NAMES
 
 __all__ = ["MEDSEG_MASK_VALUES", "MEDSEG_LABELS", "MedsegSegmentationDataset"]
 
 #: Mask value → meaning.
 MEDSEG_MASK_VALUES: dict[int, str] = {0: "background", 1: "GGO", 2: "consolidation"}
-#: Mask value → detection label (CNCB numbering: 2 GGO, 3 consolidation).
-MEDSEG_LABELS: dict[int, int] = {1: 2, 2: 3}
+#: Mask value → detection label (:mod:`lstmattn.labels`: 2 GGO, 3 consolidation).
+MEDSEG_LABELS: dict[int, int] = {1: LESION_NAMES["GGO"], 2: LESION_NAMES["consolidation"]}
 
 
 class MedsegSegmentationDataset(LabelMapSegmentationDataset):

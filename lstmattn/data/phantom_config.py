@@ -9,21 +9,16 @@ shows only small, faint lesions.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any, Mapping
 
 from lstmattn.errors import ConfigError
 
 __all__ = [
-    "CLASS_NAMES",
-    "COVIDX_PREFIXES",
     "PHANTOM_GENERATOR_VERSION",
     "PhantomConfig",
     "DEFAULT_PHANTOM_CONFIG",
 ]
 
-#: Class id → name (COVIDx codes: 0 Normal, 1 common pneumonia, 2 COVID-19).
-CLASS_NAMES: tuple[str, str, str] = ("Normal", "CP", "COVID-19")
-#: Class id → COVIDx/CNCB file-name prefix (``NCP_<patient>_<scan>_<slice>.png``).
-COVIDX_PREFIXES: tuple[str, str, str] = ("Normal", "CP", "NCP")
 #: Bumped whenever the pixels a given config and seed produce change.
 PHANTOM_GENERATOR_VERSION: int = 1
 
@@ -69,6 +64,16 @@ class PhantomConfig:
     covid_bilateral_prob: float = 0.8
     cp_bilateral_prob: float = 0.2
     min_instance_area: int = 100
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], *, image_size: int) -> "PhantomConfig":
+        """The generator settings of a run: ``data.phantom_options`` (the difficulty
+        knobs) at the model's ``image_size``; an unknown knob is a one-line error."""
+        known = [f.name for f in fields(cls) if f.name != "image_size"]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ConfigError(f"data.phantom_options: unknown setting(s) {unknown}; known: {known}")
+        return cls(**{**options, "image_size": image_size})
 
     def __post_init__(self) -> None:
         if not 64 <= self.image_size <= 2048:

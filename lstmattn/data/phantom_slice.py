@@ -11,10 +11,11 @@ from scipy import ndimage
 from skimage.measure import label as connected_components
 
 from lstmattn.data.phantom_anatomy import render_anatomy, sample_anatomy, scan_slice_number
-from lstmattn.data.phantom_config import CLASS_NAMES, DEFAULT_PHANTOM_CONFIG, PhantomConfig
+from lstmattn.data.phantom_config import DEFAULT_PHANTOM_CONFIG, PhantomConfig
 from lstmattn.data.phantom_lesions import draw_lesions, sample_profile
 from lstmattn.data.windowing import hu_to_covidx_uint8
 from lstmattn.errors import ConfigError
+from lstmattn.labels import IMAGE_CLASS_NAMES, LESION_NAMES, LUNG_LABEL
 
 __all__ = [
     "SPLIT_CODES",
@@ -32,7 +33,8 @@ __all__ = [
 #: ``holdout`` is the phantom stand-in for Table 3's hold-out (unseen patients).
 SPLIT_CODES: dict[str, int] = {"train": 0, "val": 1, "test": 2, "seg-train": 3, "seg-val": 4, "seg-test": 5, "holdout": 6}
 
-LABEL_BACKGROUND, LABEL_LUNG, LABEL_GGO, LABEL_CONSOLIDATION = 0, 1, 2, 3
+#: Label-map values of the phantoms' masks (the CNCB format: each value is its instance label).
+LABEL_BACKGROUND, LABEL_LUNG, LABEL_GGO, LABEL_CONSOLIDATION = 0, LUNG_LABEL, LESION_NAMES["GGO"], LESION_NAMES["consolidation"]
 _HU_FLOOR = -1024.0
 
 
@@ -150,8 +152,9 @@ def generate_slice(
     profile); the result depends only on ``(class_id, index, config, seed, split)``,
     never on which other slices were generated.
     """
-    if class_id not in (0, 1, 2):
-        raise ConfigError(f"class_id: expected 0 ({CLASS_NAMES[0]}), 1 ({CLASS_NAMES[1]}) or 2 ({CLASS_NAMES[2]}), got {class_id}")
+    if class_id not in range(len(IMAGE_CLASS_NAMES)):
+        expected = ", ".join(f"{code} ({name})" for code, name in enumerate(IMAGE_CLASS_NAMES))
+        raise ConfigError(f"class_id: expected one of {expected}, got {class_id}")
     if index < 0:
         raise ConfigError(f"index: must be >= 0, got {index}")
     patient, k = divmod(index, config.slices_per_patient)

@@ -31,15 +31,15 @@ import yaml
 from PIL import Image
 from tqdm import tqdm
 
+from lstmattn.data.covidx import CNCB_NAME_PREFIXES
 from lstmattn.data.phantom_config import (
-    CLASS_NAMES,
-    COVIDX_PREFIXES,
     DEFAULT_PHANTOM_CONFIG,
     PHANTOM_GENERATOR_VERSION,
     PhantomConfig,
 )
 from lstmattn.data.phantom_slice import SPLIT_CODES, generate_slice
 from lstmattn.errors import ConfigError, DataError
+from lstmattn.labels import IMAGE_CLASS_NAMES
 
 __all__ = ["CLASSIFICATION_SPLITS", "SEGMENTATION_CLASS_CYCLE", "MANIFEST_NAME", "write_phantom_dataset"]
 
@@ -79,7 +79,7 @@ def _write_job(job: _Job, root: Path, config: PhantomConfig, seed: int) -> str:
     task, split, class_id, index = job
     if task == "covidx":
         s = generate_slice(class_id, index, config=config, seed=seed, split=split)
-        name = f"{COVIDX_PREFIXES[class_id]}_{s.patient_id}_0_{s.slice_number:04d}.png"
+        name = f"{CNCB_NAME_PREFIXES[class_id]}_{s.patient_id}_0_{s.slice_number:04d}.png"
         _save_png(s.image, root / "covidx" / "images" / name)
         return " ".join([name, str(class_id), *map(str, s.body_box)])
     s = generate_slice(class_id, index, config=config, seed=seed, split=f"seg-{split}")
@@ -137,8 +137,8 @@ def _write_split_files(root: Path, task: str, jobs: list[_Job], lines: list[str]
 def _class_counts(jobs: list[_Job]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for _, split, class_id, _ in jobs:
-        split_counts = counts.setdefault(split, {name: 0 for name in CLASS_NAMES})
-        split_counts[CLASS_NAMES[class_id]] += 1
+        split_counts = counts.setdefault(split, {name: 0 for name in IMAGE_CLASS_NAMES})
+        split_counts[IMAGE_CLASS_NAMES[class_id]] += 1
     return counts
 
 
@@ -205,7 +205,7 @@ def write_phantom_dataset(
             "parameters": parameters,
             "classification_counts": _class_counts(cls_jobs),
             "segmentation_counts": _class_counts(seg_jobs),
-            "segmentation_class_cycle": [CLASS_NAMES[c] for c in SEGMENTATION_CLASS_CYCLE],
+            "segmentation_class_cycle": [IMAGE_CLASS_NAMES[c] for c in SEGMENTATION_CLASS_CYCLE],
             "split_files_sha256": {
                 **_write_split_files(tmp, "covidx", cls_jobs, lines[: len(cls_jobs)]),
                 **_write_split_files(tmp, "cncb_seg", seg_jobs, lines[len(cls_jobs) :]),

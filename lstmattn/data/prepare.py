@@ -13,14 +13,13 @@ default subset follows our own seeded, stratified procedure:
 
 With ``seed=0`` the hold-out has 58,782 lines (the paper says 58,737; the 45-slice gap
 is unexplained). Users who have the authors' list can convert it instead
-(:func:`convert_authors_list`). Files are written atomically (temporary file +
-``os.replace``) and their SHA-256 recorded in ``derived_splits.yaml`` beside them.
+(:func:`convert_authors_list`). Files are written atomically
+(:func:`lstmattn.io.atomic_write_text`) and their SHA-256 recorded in
+``derived_splits.yaml`` beside them.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -30,6 +29,7 @@ import yaml
 from lstmattn.data.covidx import CNCB_NAME_PREFIXES, CovidxRecord, format_covidx_line, parse_class_digit_list, read_covidx_split
 from lstmattn.data.manifests import Manifest, file_sha256, load_manifest
 from lstmattn.errors import DataError
+from lstmattn.io import atomic_write_text
 
 __all__ = [
     "DERIVED_SPLITS_FILE",
@@ -84,19 +84,8 @@ def convert_authors_list(
 def write_split_atomic(path: Path, records: Sequence[CovidxRecord]) -> str:
     """Write ``records`` as a COVIDx split file via a temporary file; returns its SHA-256."""
     text = "".join(format_covidx_line(record) + "\n" for record in records)
-    _write_text_atomic(path, text)
+    atomic_write_text(text, path)
     return file_sha256(path)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _check_train_list(train_file: Path, manifest: Manifest) -> str:
@@ -172,5 +161,5 @@ def prepare_covidx_subsets(
     record_path = out / DERIVED_SPLITS_FILE
     previous = yaml.safe_load(record_path.read_text(encoding="utf-8")) if record_path.is_file() else None
     merged = {**(previous if isinstance(previous, dict) else {}), **written}
-    _write_text_atomic(record_path, yaml.safe_dump(merged, sort_keys=True))
+    atomic_write_text(yaml.safe_dump(merged, sort_keys=True), record_path)
     return written

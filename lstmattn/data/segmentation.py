@@ -22,8 +22,8 @@ from torch.utils.data import Dataset
 
 from lstmattn.data.images import IMAGE_SUFFIXES, load_label_map, load_slice, resize_image, resize_label_map, to_image_tensor
 from lstmattn.data.instances import label_map_to_instances, unexpected_values
-from lstmattn.data.splits import natural_key
 from lstmattn.errors import DataError
+from lstmattn.io import natural_key
 
 __all__ = ["SegmentationSample", "pair_images_with_masks", "LabelMapSegmentationDataset"]
 

@@ -5,17 +5,29 @@ Used by the CNCB segmentation lists (``train_split_segmentation.txt``, 650 names
 3,000-slice classification list (``REFERENCE_CODE.md`` §2.3, §3.2-3.3). Blank lines
 are ignored; a line with more than one field is malformed. Problems are reported as
 :class:`~lstmattn.errors.DataError` with ``file:line`` as the path.
+
+Lists saved on Windows read the same as the originals: a leading UTF-8 byte-order mark
+is dropped and CRLF (or CR) line ends count as LF (:func:`canonical_list_bytes` gives
+the bytes a manifest's size and SHA-256 describe).
 """
 
 from __future__ import annotations
 
-import re
+import codecs
 from pathlib import Path
 from typing import Callable, TypeVar
 
 from lstmattn.errors import DataError
 
-__all__ = ["read_lines", "parse_listed", "single_name", "parse_name_list", "read_name_list", "line_error", "natural_key"]
+__all__ = [
+    "read_lines",
+    "canonical_list_bytes",
+    "parse_listed",
+    "single_name",
+    "parse_name_list",
+    "read_name_list",
+    "line_error",
+]
 
 Record = TypeVar("Record")
 
@@ -26,17 +38,24 @@ def line_error(path: Path, line_number: int, problem: str) -> DataError:
 
 
 def read_lines(path: str | Path) -> list[tuple[int, str]]:
-    """``(line number, stripped text)`` of every non-blank line of a UTF-8 text file."""
+    """``(line number, stripped text)`` of every non-blank line of a UTF-8 text file
+    (a byte-order mark and CRLF line ends are read as if absent)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "split file not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # text mode: CRLF and CR read as LF
     except UnicodeDecodeError as error:
         raise DataError(path, f"not a UTF-8 text file ({error.reason} at byte {error.start})") from None
     except OSError as error:
         raise DataError(path, f"cannot read: {error.strerror}") from None
-    return [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    return [(number, line.strip()) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
+
+
+def canonical_list_bytes(data: bytes) -> bytes:
+    """A list file's bytes without a leading UTF-8 byte-order mark and with LF line ends:
+    the form the manifests' byte sizes and SHA-256 digests describe."""
+    return data.removeprefix(codecs.BOM_UTF8).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 def parse_listed(
@@ -83,7 +102,3 @@ def read_name_list(path: str | Path) -> list[str]:
         raise problems[0]
     return names
 
-
-def natural_key(name: str) -> tuple:
-    """Sort key that orders ``2.png`` before ``10.png``."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))

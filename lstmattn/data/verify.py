@@ -15,6 +15,7 @@ Nothing stops at the first bad file: all problems are collected into a
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -29,9 +30,10 @@ from lstmattn.data.covidx import parse_class_digit_list, parse_covidx_split
 from lstmattn.data.ictcf import parse_ictcf_split
 from lstmattn.data.images import IMAGE_SUFFIXES, load_label_map
 from lstmattn.data.instances import unexpected_values
-from lstmattn.data.manifests import Manifest, SplitSpec, available_manifests, file_sha256, load_manifest
-from lstmattn.data.splits import natural_key, parse_name_list
+from lstmattn.data.manifests import Manifest, SplitSpec, available_manifests, load_manifest
+from lstmattn.data.splits import canonical_list_bytes, parse_name_list
 from lstmattn.errors import DataError
+from lstmattn.io import natural_key
 
 __all__ = ["PROBLEM_KINDS", "Problem", "VerifyReport", "detect_manifest", "verify_dataset"]
 
@@ -152,10 +154,12 @@ def _parse_split(split_format: str, path: Path) -> tuple[list[tuple[str, object]
 
 
 def _check_split(report: VerifyReport, spec: SplitSpec, path: Path) -> list[tuple[str, object]]:
-    """Check one split file; returns the entries whose images should be checked."""
+    """Check one split file; returns the entries whose images should be checked.
+
+    Size and SHA-256 match when either the file as stored or its canonical form (no
+    byte-order mark, LF line ends) matches, so a copy saved on Windows passes."""
     try:
-        size = path.stat().st_size
-        digest = file_sha256(path) if spec.sha256 else None
+        data = path.read_bytes()
         entries, labels, problems = _parse_split(spec.format, path)
     except DataError as error:
         report.problems.append(Problem("split file", error))
@@ -164,14 +168,17 @@ def _check_split(report: VerifyReport, spec: SplitSpec, path: Path) -> list[tupl
         report.add("split file", path, f"cannot read: {error.strerror or error}")
         return []
     facts = []
-    if spec.bytes is not None and size != spec.bytes:
-        report.add("split file", path, f"{size:,} bytes, manifest expects {spec.bytes:,} (a different version of the list?)")
-    if digest is None:
+    forms = (data, canonical_list_bytes(data))
+    if spec.bytes is not None and spec.bytes not in {len(form) for form in forms}:
+        report.add("split file", path, f"{len(data):,} bytes, manifest expects {spec.bytes:,} (a different version of the list?)")
+    if spec.sha256 is None:
         facts.append("SHA-256 not recorded (not available to verify)")
-    elif digest != spec.sha256:
-        report.add("split file", path, f"SHA-256 {digest} differs from the manifest's {spec.sha256}")
+    elif spec.sha256 not in {hashlib.sha256(form).hexdigest() for form in forms}:
+        report.add("split file", path, f"SHA-256 {hashlib.sha256(data).hexdigest()} differs from the manifest's {spec.sha256}")
     else:
         facts.append("SHA-256 matches")
+    if forms[1] != data:
+        facts.append("byte-order mark or CRLF line ends (read as plain UTF-8 with LF)")
     report.problems += [Problem("malformed line", problem) for problem in problems]
     total = (len(entries) if spec.format == "names" else len(labels)) + len(problems)
     if total != spec.lines:

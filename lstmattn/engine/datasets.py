@@ -78,7 +78,7 @@ def _phantom_data(config: ExperimentConfig, *, progress: bool) -> DataBundle:
     from lstmattn.data.two_class import TwoClassView
 
     data, size = config.data, config.model.image_size
-    phantom_config = PhantomConfig(**{**data.phantom_options, "image_size": size})
+    phantom_config = PhantomConfig.from_options(data.phantom_options, image_size=size)
     parameters = {
         "generator": PHANTOM_GENERATOR_VERSION,
         "config": dataclasses.asdict(phantom_config),

@@ -22,20 +22,14 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from lstmattn.data.joint import collate_detection
+from lstmattn.labels import LESION_LABELS, class_names_for
 from lstmattn.metrics import ConfusionMatrixMetric, DiceMetric, MaskAPMetric
 
 __all__ = [
-    "class_names_for",
     "predict_classification",
     "classification_metrics",
     "segmentation_metrics",
 ]
-
-LESION_LABELS = (2, 3)
-
-
-def class_names_for(num_classes: int) -> tuple[str, ...]:
-    return ("Normal", "CP", "COVID-19") if num_classes == 3 else ("Negative", "COVID-19")
 
 
 def _batches(dataset: Dataset, batch_size: int) -> Iterable[tuple[list[torch.Tensor], list[dict[str, Any]]]]:

@@ -1,4 +1,4 @@
-"""Prediction on new slices: model outputs → a JSON record and overlay PNGs per slice.
+"""Prediction on new slices: model outputs → one JSON record per slice.
 
 Inputs are PNG/JPEG slices, CT DICOM files, DICOM series folders or folders of slices
 (formats mixed). Every slice gets:
@@ -15,17 +15,16 @@ Several slices (a series) also get a scan-level summary — per-class slice coun
 maximum and mean σ(Δ), and the lesion burden — that the paper does *not* define; it is
 labelled as such wherever it appears.
 
-Written layout (:func:`write_prediction_outputs`)::
+Written layout (:func:`write_predictions_json`)::
 
     OUT/predictions.json          header, "slices", "failures", optional "series_summary"
-    OUT/overlays/0000_<name>.png  one per slice (see :mod:`lstmattn.engine.overlays`)
+
+This module draws nothing: the overlay PNGs of ``lstmattn predict`` (``OUT/overlays/``)
+are drawn by :mod:`lstmattn.viz.prediction_files`, whose paths each slice record names.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -36,12 +35,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lstmattn import __version__
-from lstmattn.data.images import IMAGE_SUFFIXES, is_dicom_file, load_slice, to_image_tensor
+from lstmattn.data.dicom import is_dicom_file
+from lstmattn.data.images import IMAGE_SUFFIXES, load_slice, to_image_tensor
 from lstmattn.errors import DataError, LstmattnError
+from lstmattn.io import atomic_write_json, natural_key
+from lstmattn.labels import LESION_LABELS, LUNG_LABEL, SEGMENTATION_NAMES
 
 __all__ = [
-    "SEGMENTATION_NAMES",
-    "LESION_LABELS",
     "SERIES_NOTE",
     "SliceInput",
     "Lesion",
@@ -54,13 +54,9 @@ __all__ = [
     "slice_prediction",
     "predict_path",
     "summarize_series",
-    "write_prediction_outputs",
+    "write_predictions_json",
 ]
 
-#: Segmentation label → name (§3.1); 0 is background.
-SEGMENTATION_NAMES: dict[int, str] = {1: "lungs", 2: "GGO", 3: "consolidation"}
-LUNG_LABEL = 1
-LESION_LABELS: tuple[int, ...] = (2, 3)
 MASK_THRESHOLD = 0.5
 SERIES_NOTE = (
     "aggregation not done in the paper: the paper classifies single slices; these "
@@ -101,7 +97,8 @@ class Lesion:
 
 @dataclass
 class SlicePrediction:
-    """Everything predicted for one slice; ``image`` and ``lesion_map`` feed the overlays.
+    """Everything predicted for one slice; ``image`` and ``lesion_map`` feed the overlays
+    (:mod:`lstmattn.viz.overlays`).
 
     ``lesion_map`` is ``uint8[H, W]`` holding 0, 2 (GGO) or 3 (consolidation, drawn over
     GGO where they overlap), from the lesions kept in ``lesions``.
@@ -172,11 +169,6 @@ class PredictionReport:
     is_series: bool
 
 
-def _natural_key(name: str) -> list[Any]:
-    """``ASSH_2`` before ``ASSH_10``."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
-
-
 def list_slice_files(folder: str | Path) -> list[Path]:
     """The slice files of a folder: PNG/JPEG by suffix and DICOM by suffix or ``DICM``
     marker (``DICOMDIR`` and hidden files skipped), in natural name order."""
@@ -191,7 +183,7 @@ def list_slice_files(folder: str | Path) -> list[Path]:
         and path.name != "DICOMDIR"
         and (path.suffix.lower() in IMAGE_SUFFIXES or is_dicom_file(path))
     ]
-    return sorted(files, key=lambda path: _natural_key(path.name))
+    return sorted(files, key=lambda path: natural_key(path.name))
 
 
 def _instance_number(path: Path) -> int | None:
@@ -344,11 +336,11 @@ def _input_files(path: Path) -> tuple[list[Path], bool]:
     return [path], False
 
 
-def _slice_order(item: SliceInput) -> tuple[int, int, list[Any]]:
+def _slice_order(item: SliceInput) -> tuple[int, int, tuple]:
     """DICOM slices by InstanceNumber first, then everything else by natural name."""
     if item.instance_number is not None:
-        return (0, item.instance_number, [])
-    return (1, 0, _natural_key(Path(item.source).name))
+        return (0, item.instance_number, ())
+    return (1, 0, natural_key(Path(item.source).name))
 
 
 def _load_all(files: Iterable[Path], progress: bool) -> tuple[list[SliceInput], list[PredictionFailure]]:
@@ -421,50 +413,32 @@ def summarize_series(predictions: Sequence[SlicePrediction]) -> dict[str, Any]:
     }
 
 
-def _write_bytes_atomic(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _overlay_name(index: int, source: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source).stem) or "slice"
-    return f"{index:04d}_{stem}.png"
-
-
-def write_prediction_outputs(
+def write_predictions_json(
     predictions: Sequence[SlicePrediction],
     out_dir: str | Path,
     *,
-    overlays: bool = True,
+    overlays: Sequence[str | Path] = (),
     failures: Sequence[PredictionFailure] = (),
     summary: Mapping[str, Any] | None = None,
     header: Mapping[str, Any] | None = None,
-) -> dict[str, Path]:
-    """Write ``predictions.json`` (and ``overlays/*.png``) under ``out_dir`` atomically.
+) -> Path:
+    """Write ``out_dir/predictions.json`` atomically; returns its path.
 
-    ``header`` adds provenance fields (run, checkpoint, input); ``summary`` is stored as
-    ``series_summary``. Returns ``{"json": path, "overlay:<i>": path, ...}``.
+    ``overlays``: the overlay PNG of each prediction, in order (empty: none drawn), stored
+    in each slice record as ``overlay``, relative to ``out_dir``. ``header`` adds
+    provenance fields (run, checkpoint, input); ``summary`` is stored as ``series_summary``.
     """
-    from lstmattn.engine.overlays import render_overlay
-
     out_dir = Path(out_dir)
-    written: dict[str, Path] = {}
+    if overlays and len(overlays) != len(predictions):
+        raise ValueError(f"overlays: expected one path per prediction ({len(predictions)}), got {len(overlays)}")
     slices = []
     for index, prediction in enumerate(predictions):
         record = prediction.to_json()
         if overlays:
-            path = out_dir / "overlays" / _overlay_name(index, prediction.source)
-            _write_bytes_atomic(render_overlay(prediction), path)
-            record["overlay"] = str(path.relative_to(out_dir))
-            written[f"overlay:{index}"] = path
+            record["overlay"] = Path(overlays[index]).relative_to(out_dir).as_posix()
         slices.append(record)
     document: dict[str, Any] = {"lstmattn_version": __version__, **(header or {}), "slices": slices}
     document["failures"] = [failure.to_json() for failure in failures]
     if summary is not None:
         document["series_summary"] = dict(summary)
-    json_path = out_dir / "predictions.json"
-    _write_bytes_atomic((json.dumps(document, indent=2) + "\n").encode(), json_path)
-    written["json"] = json_path
-    return written
+    return atomic_write_json(document, out_dir / "predictions.json")

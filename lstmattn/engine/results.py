@@ -5,27 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from lstmattn.engine.checkpoint import load_checkpoint
 from lstmattn.engine.datasets import DataBundle, build_data
 from lstmattn.engine.evaluation import classification_metrics, predict_classification, segmentation_metrics
-from lstmattn.engine.runs import RunDirectory, write_json
-from lstmattn.engine.trainer import build_model, resolve_device
+from lstmattn.engine.loading import load_trained_model, resolve_device
+from lstmattn.engine.runs import RunDirectory
+from lstmattn.io import atomic_write, atomic_write_json
 from lstmattn.errors import LstmattnError
 
 __all__ = ["load_trained_model", "evaluate_run"]
-
-
-def load_trained_model(run: RunDirectory, checkpoint: str = "best", device: torch.device | None = None) -> torch.nn.Module:
-    """The run's model with weights from ``checkpoints/<checkpoint>.pt`` (``best`` falls
-    back to ``last`` when no validation has happened), in eval mode."""
-    path = run.checkpoint(checkpoint)
-    if not path.exists() and checkpoint == "best":
-        path = run.checkpoint("last")
-    model = build_model(run.config())
-    model.load_state_dict(load_checkpoint(path)["model"])
-    return model.to(device or torch.device("cpu")).eval()
 
 
 def evaluate_run(
@@ -61,16 +48,15 @@ def evaluate_run(
     for split, dataset in splits.items():
         predictions = predict_classification(model, dataset, device=device_, num_classes=num_classes, progress=progress)
         csv_path = run.results / f"{split}_predictions.csv"
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        predictions.to_csv(csv_path.with_suffix(".tmp"), index=False)
-        csv_path.with_suffix(".tmp").replace(csv_path)
+        with atomic_write(csv_path) as tmp:
+            predictions.to_csv(tmp, index=False)
         metrics = {**header, "split": split, **classification_metrics(predictions, num_classes=num_classes, n_resamples=n_resamples, seed=config.train.seed)}
-        write_json(metrics, run.results / f"{split}_metrics.json")
+        atomic_write_json(metrics, run.results / f"{split}_metrics.json")
         written[f"{split}_predictions"] = csv_path
         written[f"{split}_metrics"] = run.results / f"{split}_metrics.json"
     if "segmentation" in model.tasks:
         segmentation = {**header, "split": "segmentation_test", **segmentation_metrics(model, data.segmentation_test, device=device_, progress=progress)}
-        write_json(segmentation, run.results / "segmentation_test.json")
+        atomic_write_json(segmentation, run.results / "segmentation_test.json")
         written["segmentation_test"] = run.results / "segmentation_test.json"
     run.update_record(status="evaluated")
     return written

@@ -26,21 +26,14 @@ import torch
 
 from lstmattn import __version__
 from lstmattn.config import ExperimentConfig, load_config, save_config
+from lstmattn.io import atomic_write_json
 
-__all__ = ["runs_root", "RunDirectory", "git_commit", "package_versions", "list_runs", "write_json"]
+__all__ = ["runs_root", "RunDirectory", "git_commit", "package_versions", "list_runs"]
 
 
 def runs_root() -> Path:
     """``$LSTMATTN_RUNS`` or ``./runs``."""
     return Path(os.environ.get("LSTMATTN_RUNS", "runs"))
-
-
-def write_json(data: Any, path: Path) -> None:
-    """Write JSON atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def git_commit() -> str:
@@ -105,14 +98,27 @@ class RunDirectory:
     def record(self) -> dict[str, Any]:
         return json.loads(self.record_path.read_text()) if self.record_path.is_file() else {}
 
-    def start(self, config: ExperimentConfig, *, device: torch.device, data: dict[str, Any], model_name: str) -> None:
-        """Write the resolved config and the run record (kept across resumes)."""
+    def start(self, config: ExperimentConfig, *, device: torch.device, data: dict[str, Any], variant: str | None = None) -> None:
+        """Write the resolved config and the run record (kept across resumes).
+
+        ``record.json`` → ``identity`` is the run's identity (model, variant, profile,
+        seed, data): every reader takes it from there, never from the folder name.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         save_config(config, self.config_path)
         record = self.record()
+        identity = {
+            "model": config.model_name,
+            "variant": variant,
+            "profile": config.profile,
+            "seed": config.train.seed,
+            "data": data.get("description", config.data.source),
+            "is_phantom": config.data.source == "phantom",
+        }
         record.update(
             run_id=self.run_id,
-            model=model_name,
+            identity=identity,
+            model=config.model_name,
             profile=config.profile,
             seed=config.train.seed,
             git_commit=git_commit(),
@@ -122,12 +128,12 @@ class RunDirectory:
             data=data,
         )
         record.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        write_json(record, self.record_path)
+        atomic_write_json(record, self.record_path)
 
     def update_record(self, **values: Any) -> None:
         record = self.record()
         record.update(values)
-        write_json(record, self.record_path)
+        atomic_write_json(record, self.record_path)
 
     def log(self, entry: dict[str, Any]) -> None:
         with self.log_path.open("a") as stream:

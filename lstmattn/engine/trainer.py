@@ -41,13 +41,14 @@ from lstmattn.data.joint import OneShotSampler
 from lstmattn.engine.checkpoint import load_checkpoint, save_checkpoint
 from lstmattn.engine.datasets import DataBundle, build_data
 from lstmattn.engine.evaluation import classification_metrics, predict_classification
+from lstmattn.engine.loading import resolve_device
 from lstmattn.engine.reproducibility import capture_rng_state, restore_rng_state, seed_everything
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.errors import LstmattnError
 from lstmattn.losses import CLASSIFICATION_LOSS_NAME, SEGMENTATION_LOSS_NAMES, segmentation_loss
 from lstmattn.model import create
 
-__all__ = ["TrainingState", "resolve_device", "build_model", "default_run_id", "train"]
+__all__ = ["TrainingState", "resolve_device", "build_model", "train"]
 
 
 @dataclass
@@ -60,21 +61,9 @@ class TrainingState:
     best_metric: float = -math.inf
 
 
-def resolve_device(requested: str | None = None, local_rank: int = 0) -> torch.device:
-    """``requested`` if given, else CUDA (this rank's GPU) when present, else CPU."""
-    if requested:
-        return torch.device(requested)
-    return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-
-
 def build_model(config: ExperimentConfig) -> nn.Module:
     """The registered model ``config.model_name`` (see :mod:`lstmattn.model.registry`)."""
     return create(config.model_name, config)
-
-
-def default_run_id(config: ExperimentConfig) -> str:
-    """``<profile>-<model>-s<seed>``: one run per model, profile and seed, reused by every chapter."""
-    return f"{config.profile}-{config.model_name}-s{config.train.seed}"
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -146,8 +135,12 @@ def train(
     progress: bool = True,
     checkpoint_every: int = 25,
     stop_after_steps: int | None = None,
+    variant: str | None = None,
 ) -> TrainingState:
     """Train the one-shot model into ``run``; returns the final state.
+
+    ``variant`` names the run's variant (an ablation, the two-class runs) in its
+    recorded identity (:meth:`RunDirectory.start`).
 
     ``checkpoint_every`` writes ``last.pt`` every so many steps (and at every epoch end);
     ``stop_after_steps`` stops early after a checkpoint, as a killed run would (tests).
@@ -177,7 +170,7 @@ def train(
         state = TrainingState(**checkpoint["state"])
         restore_rng_state(checkpoint["rng"])
     if is_main:
-        run.start(config, device=device_, data=data.record, model_name=config.model_name)
+        run.start(config, device=device_, data=data.record, variant=variant)
         run.update_record(status="training")
     model: nn.Module = core
     if world_size > 1:
@@ -195,6 +188,8 @@ def train(
     if config.train.max_steps is not None:
         total_steps = min(total_steps, config.train.max_steps)
     stepper = _Stepper(model, core, optimizer, config, device_, world_size)
+    if is_main:
+        run.update_record(total_steps=total_steps)  # lets a watcher show progress (engine.parallel)
 
     def save(name: str) -> None:
         """``last`` holds everything a resume needs; ``best`` (read only for evaluation

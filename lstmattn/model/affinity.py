@@ -123,8 +123,8 @@ class OneShotAffinity(OneShotLSTMAttention):
     def __init__(self, config: ModelConfig) -> None:
         config = replace(config, roi_order="confidence")
         super().__init__(config)
-        # The LSTM model's attention layer and positive/negative heads are replaced.
-        del self.positive_head, self.negative_head
+        # The LSTM model's attention layer, positive/negative heads and Δ are replaced.
+        del self.positive_head, self.negative_head, self.class_delta
         channels = self.backbone.out_channels
         self.attention = AffinityLayer(
             channels,

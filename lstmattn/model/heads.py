@@ -1,10 +1,11 @@
-"""§3.8 Image classification modules: FC → FC → class logits, one per attention branch."""
+"""§3.8 Image classification modules: FC → FC → class logits, one per attention branch,
+and Eq. 9's difference Δ of their logits."""
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-__all__ = ["ImageClassificationHead"]
+__all__ = ["ImageClassificationHead", "DeltaLogits"]
 
 
 class ImageClassificationHead(nn.Module):
@@ -22,3 +23,15 @@ class ImageClassificationHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
+
+
+class DeltaLogits(nn.Module):
+    """Eq. 9: Δ = h(x_POS) − h(x_NEG), the class logits whose sigmoid is σ(Δ) per class.
+
+    No parameters: a module only so that Δ, like every other stage of Figure 1, can be
+    read with a forward hook (see :mod:`lstmattn.viz.attention`).
+    """
+
+    def forward(self, positive_logits: Tensor, negative_logits: Tensor) -> Tensor:
+        """``FloatTensor[B, K]`` twice → ``FloatTensor[B, K]``."""
+        return positive_logits - negative_logits

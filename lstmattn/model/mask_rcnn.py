@@ -1,7 +1,7 @@
 """Mask R-CNN baselines of Table 1: the one-shot model's segmentation branch on its own.
 
 Both are torchvision's ``MaskRCNN`` assembled from the same parts as the one-shot model
-(:func:`~lstmattn.model.one_shot.segmentation_components`: backbone, anchors, RPN and RoI
+(:func:`~lstmattn.model.segmentation_branch.segmentation_components`: backbone, anchors, RPN and RoI
 head settings, 4 classes) with the same per-image standardising transform, and trained
 on the segmentation data alone.
 """
@@ -14,7 +14,7 @@ from torch import Tensor
 from torchvision.models.detection import MaskRCNN
 
 from lstmattn.config import ModelConfig
-from lstmattn.model.one_shot import segmentation_components
+from lstmattn.model.segmentation_branch import segmentation_components
 from lstmattn.model.transform import PerImageStandardizeTransform
 
 __all__ = ["MaskRCNNBaseline", "MaskRCNNHeadsOnly"]

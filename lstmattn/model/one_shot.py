@@ -10,27 +10,20 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 from torchvision.models.detection import MaskRCNN
-from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.image_list import ImageList
-from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.detection.transform import resize_boxes
-from torchvision.ops import MultiScaleRoIAlign
 
 from lstmattn.config import ExperimentConfig, ModelConfig
 from lstmattn.losses import CLASSIFICATION_LOSS_NAME, delta_sigma_loss
 from lstmattn.model.attention import AttentionLayer, AttentionOutput
-from lstmattn.model.backbone import build_backbone, feature_map_names
-from lstmattn.model.heads import ImageClassificationHead
+from lstmattn.model.heads import DeltaLogits, ImageClassificationHead
 from lstmattn.model.roi_classification import RoIClassificationBranch, RoISequence
 from lstmattn.model.registry import ONE_SHOT, register
 from lstmattn.model.rpn import OneShotRPN
+from lstmattn.model.segmentation_branch import segmentation_components
 from lstmattn.model.transform import PerImageStandardizeTransform
 
-__all__ = ["ClassificationOutput", "OneShotLSTMAttention", "segmentation_components"]
-
-_DEFAULT_ANCHOR_SIZES = (32, 64, 128, 256, 512)
+__all__ = ["ClassificationOutput", "OneShotLSTMAttention"]
 
 
 @dataclass
@@ -39,57 +32,9 @@ class ClassificationOutput:
 
     positive_logits: Tensor  # h(x_POS), FloatTensor[B, K]
     negative_logits: Tensor  # h(x_NEG), FloatTensor[B, K]
+    delta: Tensor  # Δ = h(x_POS) − h(x_NEG) (Eq. 9 before the sigmoid), FloatTensor[B, K]
     rois: RoISequence
     attention: AttentionOutput
-
-    @property
-    def delta(self) -> Tensor:
-        """Δ = h(x_POS) − h(x_NEG) (Eq. 9 before the sigmoid), ``FloatTensor[B, K]``."""
-        return self.positive_logits - self.negative_logits
-
-
-def segmentation_components(config: ModelConfig) -> dict[str, Any]:
-    """Backbone, RPN and RoI-head parts of the segmentation branch (§3.3-3.5), as keyword
-    arguments for torchvision's ``MaskRCNN``; shared with the Mask R-CNN baselines."""
-    backbone = build_backbone(config.backbone)
-    channels = backbone.out_channels
-    names = feature_map_names(config.backbone)
-    levels = 1 if config.backbone.fpn_levels == "c5" else 5
-    sizes = tuple(config.anchor_sizes or _DEFAULT_ANCHOR_SIZES)
-    if levels == 1:
-        anchor_sizes: tuple[tuple[int, ...], ...] = (sizes,)
-    elif len(sizes) == levels:
-        anchor_sizes = tuple((size,) for size in sizes)
-    else:
-        raise ValueError(f"anchor_sizes needs one size per FPN level ({levels}), got {sizes}")
-    anchors = AnchorGenerator(anchor_sizes, (tuple(config.anchor_aspect_ratios),) * levels)
-    return dict(
-        backbone=backbone,
-        rpn_anchor_generator=anchors,
-        rpn_head=RPNHead(channels, anchors.num_anchors_per_location()[0]),
-        box_roi_pool=MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2),
-        box_head=TwoMLPHead(channels * 7 * 7, config.box_representation_size),
-        box_predictor=FastRCNNPredictor(config.box_representation_size, config.num_segmentation_classes),
-        mask_roi_pool=MultiScaleRoIAlign(names, output_size=14, sampling_ratio=2),
-        mask_head=MaskRCNNHeads(channels, [channels] * config.mask_head_layers, 1),
-        mask_predictor=MaskRCNNPredictor(channels, channels, config.num_segmentation_classes),
-        min_size=config.image_size,
-        max_size=config.image_size,
-        rpn_pre_nms_top_n_train=config.rpn_pre_nms_top_n_train,
-        rpn_pre_nms_top_n_test=config.rpn_pre_nms_top_n_test,
-        rpn_post_nms_top_n_train=config.rpn_post_nms_top_n_train,
-        rpn_post_nms_top_n_test=config.rpn_post_nms_top_n_test,
-        rpn_nms_thresh=config.rpn_nms_thresh,
-        rpn_batch_size_per_image=config.rpn_batch_size_per_image,
-        rpn_positive_fraction=config.rpn_positive_fraction,
-        box_score_thresh=config.box_score_thresh,
-        box_nms_thresh=config.box_nms_thresh,
-        box_detections_per_img=config.box_detections_per_img,
-        box_fg_iou_thresh=config.box_fg_iou_thresh,
-        box_bg_iou_thresh=config.box_bg_iou_thresh,
-        box_batch_size_per_image=config.box_batch_size_per_image,
-        box_positive_fraction=config.box_positive_fraction,
-    )
 
 
 class OneShotLSTMAttention(MaskRCNN):
@@ -178,6 +123,7 @@ class OneShotLSTMAttention(MaskRCNN):
         self.negative_head = ImageClassificationHead(
             config.lstm_hidden_size, config.classifier_hidden_size, config.num_image_classes
         )
+        self.class_delta = DeltaLogits()
 
     # ----------------------------------------------------------------- modes
     def train(self, mode: bool = True) -> "OneShotLSTMAttention":
@@ -262,9 +208,12 @@ class OneShotLSTMAttention(MaskRCNN):
         """The full classification branch: RoI sequence → attention → h(x_POS), h(x_NEG)."""
         rois = self.roi_classification(features, proposals, image_list.image_sizes)
         attention = self.attention(rois.features)
+        positive_logits = self.positive_head(attention.positive)
+        negative_logits = self.negative_head(attention.negative)
         return ClassificationOutput(
-            positive_logits=self.positive_head(attention.positive),
-            negative_logits=self.negative_head(attention.negative),
+            positive_logits=positive_logits,
+            negative_logits=negative_logits,
+            delta=self.class_delta(positive_logits, negative_logits),
             rois=rois,
             attention=attention,
         )

@@ -25,10 +25,10 @@ from torch import nn
 
 from lstmattn.config import ExperimentConfig
 from lstmattn.errors import ConfigError
+from lstmattn.labels import ONE_SHOT
 
 __all__ = ["register", "create", "available_models", "ONE_SHOT"]
 
-ONE_SHOT = "one-shot-lstm-attention"
 
 _BUILDERS: dict[str, Callable[[ExperimentConfig], nn.Module]] = {}
 
@@ -45,20 +45,13 @@ def register(name: str) -> Callable[[Callable[[ExperimentConfig], nn.Module]], C
     return decorate
 
 
-def _load_builders() -> None:
-    # Importing the modules runs their @register decorators.
-    import lstmattn.model.one_shot  # noqa: F401
-    import lstmattn.model.baselines  # noqa: F401
-
-
 def available_models() -> list[str]:
-    _load_builders()
+    """Every registered model name (the package ``lstmattn.model`` registers them all)."""
     return sorted(_BUILDERS)
 
 
 def create(name: str, config: ExperimentConfig) -> nn.Module:
     """Build the registered model ``name`` for ``config``."""
-    _load_builders()
     if name not in _BUILDERS:
         raise ConfigError(f"unknown model {name!r}; available: {sorted(_BUILDERS)}")
     return _BUILDERS[name](config)

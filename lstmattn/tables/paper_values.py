@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from lstmattn.labels import ONE_SHOT
+
 __all__ = [
     "THIS_PAPER",
     "QUOTED",
@@ -27,11 +29,8 @@ __all__ = [
     "TABLE2",
     "TABLE3",
     "TABLE4",
-    "TWO_CLASS_VARIANT",
     "PAPER_TABLES",
     "TEXT_NOTES",
-    "Ablation",
-    "ABLATIONS",
 ]
 
 THIS_PAPER = "this paper"
@@ -47,6 +46,7 @@ class PaperCell:
 
     @property
     def value(self) -> float:
+        """The printed number."""
         return float(self.text)
 
 
@@ -100,7 +100,7 @@ TABLE1 = PaperTable(
     columns=_AP,
     unit="fraction",
     rows=(
-        _row("One Shot Model + LSTM+Attention", "one-shot-lstm-attention", dict(zip(_AP, ("0.605", "0.4979", "0.470")))),
+        _row("One Shot Model + LSTM+Attention", ONE_SHOT, dict(zip(_AP, ("0.605", "0.4979", "0.470")))),
         _row("One Shot Model [15] (affinity)", "one-shot-affinity", dict(zip(_AP, ("0.590", "0.389", "0.424"))), reference="[15]"),
         _row("Mask R-CNN", "mask-rcnn", dict(zip(_AP, ("0.502", "0.419", "0.387")))),
         _row("Mask R-CNN (heads only)", "mask-rcnn-heads-only", dict(zip(_AP, ("0.444", "0.379", "0.435")))),
@@ -126,7 +126,7 @@ TABLE2 = PaperTable(
     columns=_T2,
     unit="percent",
     rows=(
-        _t2("One Shot Model + LSTM+Attention", "one-shot-lstm-attention", ("95.74", "98.13", "99.27", "98.15", "98.15", "98.16")),
+        _t2("One Shot Model + LSTM+Attention", ONE_SHOT, ("95.74", "98.13", "99.27", "98.15", "98.15", "98.16")),
         _t2("One Shot Model [15]", "one-shot-affinity", ("93.35", "95.56", "95.63", "95.16", "95.10", "95.18"), reference="[15]"),
         _t2("COVID-CT-Mask-Net [23]", None, ("90.80", "91.62", "91.10", "91.50", None, None), reference="[23]"),
         _t2("ResNet18", "classifier-resnet18", ("92.59", "96.25", "92.03", "93.61", "93.62", "93.56")),
@@ -165,7 +165,7 @@ TABLE3 = PaperTable(
     columns=_T3,
     unit="percent",
     rows=(
-        _row("One Shot Model + LSTM+Attention", "one-shot-lstm-attention", dict(zip(_T3, ("98.39", "98.28", "99.31", "98.77")))),
+        _row("One Shot Model + LSTM+Attention", ONE_SHOT, dict(zip(_T3, ("98.39", "98.28", "99.31", "98.77")))),
         _row("One Shot Model [15]", "one-shot-affinity", dict(zip(_T3, ("98.02", "94.15", "96.09", "95.75"))), reference="[15]"),
     ),
     notes=(
@@ -176,16 +176,13 @@ TABLE3 = PaperTable(
 
 _T4 = ("COVID-19", "Negative", "F1")
 
-#: Run-id variant of the two-class runs of Table 4 (``<profile>-<model>-two-class-s<seed>``).
-TWO_CLASS_VARIANT = "two-class"
-
 TABLE4 = PaperTable(
     name="table4",
     title="Table 4: two-class classification on the iCTCF test split (12,976 slices; ResNeXt50+FPN backbone)",
     columns=_T4,
     unit="percent",
     rows=(
-        _row("One Shot Model + LSTM+Attention", "one-shot-lstm-attention", dict(zip(_T4, ("97.73", "98.68", "98.41")))),
+        _row("One Shot Model + LSTM+Attention", ONE_SHOT, dict(zip(_T4, ("97.73", "98.68", "98.41")))),
         _row("One Shot Model", "one-shot-affinity", dict(zip(_T4, ("94.81", "97.46", "96.70")))),
         _row("VGG16 [34]", None, {"COVID-19": "97.00", "Negative": "85.47"}, uncertain=("COVID-19", "Negative"),
              source=QUOTED, reference="[34]"),
@@ -207,36 +204,4 @@ TEXT_NOTES: tuple[str, ...] = (
     "The conclusion calls 95.74 % a 'precision'; in Table 2 it is the COVID-19 sensitivity.",
     "Eq. 13 weighs the per-class F1 by the class share in the data; the reference code fixes the weights at "
     "Negative 0.45, CP 0.35, COVID-19 0.20 (the CT-1 test shares are 0.446 / 0.349 / 0.205).",
-)
-
-
-@dataclass(frozen=True)
-class Ablation:
-    """A 'paper vs reference code' difference run as a one-shot model variant.
-
-    ``variant`` is the run-id suffix (``"roi_order=distance"``); ``overrides`` are the
-    config values it changes (``section`` says whether they are model or train fields).
-    """
-
-    variant: str
-    section: str  # "model" or "train"
-    overrides: Mapping[str, object]
-    paper: str
-    code: str
-    item: int  # REFERENCE_CODE.md §6 item
-
-
-ABLATIONS: tuple[Ablation, ...] = (
-    Ablation("roi_order=distance", "model", {"roi_order": "distance"},
-             paper="RoIs enter the LSTM in confidence order (§3.7.1)",
-             code="RoIs sorted by distance of the box from the image origin", item=3),
-    Ablation("loss_scheme=alternating", "train", {"loss_scheme": "alternating"},
-             paper="one step on L_SEG + L_CLS (Eq. 8)",
-             code="two optimiser steps per iteration with gradient masking; losses never added", item=5),
-    Ablation("sieve_order=reference", "model", {"sieve_order": "reference"},
-             paper="sieve Conv→BN→ConvT→ReLU",
-             code="sieve Conv→BN→ReLU→ConvT", item=1),
-    Ablation("weight_copy_policy=previous", "model", {"weight_copy_policy": "previous"},
-             paper="copy segmentation weights when the loss beats the best so far",
-             code="copy when the loss beats the previous iteration's loss", item=6),
 )

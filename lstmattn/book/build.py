@@ -1,0 +1,208 @@
+"""Build the companion book: train what the chapters need, run them, render the site.
+
+``build_book`` resolves the profile once (:meth:`ChapterParameters.resolve`) into
+``<out>/experiment.yaml`` and passes that file to every chapter, then:
+
+1. **Trains** (with ``jobs > 1``) every run the selected chapters read
+   (:data:`lstmattn.engine.plan.CHAPTER_RUNS`), ``jobs`` at a time, so the notebooks only
+   find finished runs.
+2. **Executes** each chapter notebook ``notebooks/NN_*.ipynb`` with papermill, injecting
+   ``chapter_parameters``. The executed copy goes to ``<out>/notebooks/NN_*.ipynb``. A
+   chapter that raises keeps its executed notebook (with the traceback in it) there and
+   stops the build with a :class:`ChapterFailed` naming the chapter and that path.
+3. **Renders** the site (:mod:`lstmattn.book.site`).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from lstmattn.book.parameters import ChapterParameters
+from lstmattn.book.site import PROJECT_ROOT, BookError, build_site, stage_sources, vendor_assets
+from lstmattn.config import save_config
+from lstmattn.engine.parallel import train_experiments
+from lstmattn.engine.plan import plan_experiment, planned_runs
+
+__all__ = ["ChapterFailed", "BookBuild", "find_chapters", "run_chapter", "pin_config", "build_book"]
+
+_CHAPTER_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_\-]+\.ipynb$")
+
+
+class ChapterFailed(BookError):
+    """A chapter notebook raised; ``notebook`` is the executed copy holding the error."""
+
+    def __init__(self, number: int, source: Path, notebook: Path, reason: str) -> None:
+        self.number, self.source, self.notebook, self.reason = number, source, notebook, reason
+        super().__init__(
+            f"chapter {number} ({source.name}) failed: {reason}\n"
+            f"  the executed notebook with the error is kept at {notebook}"
+        )
+
+
+@dataclass
+class BookBuild:
+    """What ``build_book`` produced and how long each part took (seconds)."""
+
+    out: Path
+    html: Path | None
+    executed: dict[int, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def index(self) -> Path | None:
+        return None if self.html is None else self.html / "index.html"
+
+
+# --------------------------------------------------------------------- chapters
+def find_chapters(notebooks_dir: str | Path | None = None) -> dict[int, Path]:
+    """Chapter number → notebook, for every ``NN_name.ipynb`` in ``notebooks_dir``
+    (default: the project's ``notebooks/``)."""
+    folder = Path(notebooks_dir) if notebooks_dir else PROJECT_ROOT / "notebooks"
+    chapters: dict[int, Path] = {}
+    for path in sorted(folder.glob("*.ipynb")):
+        match = _CHAPTER_NAME.match(path.name)
+        if not match:
+            continue
+        number = int(match.group(1))
+        if number in chapters:
+            raise BookError(f"{path}: chapter {number} is also {chapters[number].name}")
+        chapters[number] = path
+    return chapters
+
+
+def _select(chapters: Mapping[int, Path], wanted: Iterable[int] | None) -> dict[int, Path]:
+    if wanted is None:
+        return dict(chapters)
+    selected: dict[int, Path] = {}
+    for number in wanted:
+        if number not in chapters:
+            known = ", ".join(f"{n} ({p.name})" for n, p in sorted(chapters.items())) or "none"
+            raise BookError(f"unknown chapter {number}; the chapters are: {known}")
+        selected[number] = chapters[number]
+    return dict(sorted(selected.items()))
+
+
+def run_chapter(
+    number: int,
+    *,
+    parameters: ChapterParameters | None = None,
+    out: str | Path = "_build",
+    notebooks_dir: str | Path | None = None,
+    cwd: str | Path | None = None,
+    kernel_name: str = "python3",
+    log_output: bool = False,
+) -> Path:
+    """Execute chapter ``number`` with papermill, its ``chapter_parameters`` set to
+    ``parameters``; returns ``<out>/notebooks/<name>``.
+
+    The notebook runs with ``cwd`` (default: the current directory) as its working
+    directory, so ``output_dir="runs"`` shares runs with ``lstmattn train``. On an error
+    the executed notebook is kept and :class:`ChapterFailed` is raised.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = _select(find_chapters(notebooks_dir), [number])[number]
+    target = Path(out) / "notebooks" / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    values = (parameters or ChapterParameters()).as_dict()
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(target),
+            parameters={"chapter_parameters": values},
+            cwd=str(cwd or Path.cwd()),
+            kernel_name=kernel_name,
+            progress_bar=False,
+            log_output=log_output,
+            report_mode=False,
+        )
+    except PapermillExecutionError as error:
+        raise ChapterFailed(number, source, target, f"{error.ename}: {error.evalue}") from None
+    except Exception as error:  # kernel death, bad notebook JSON, missing parameters cell ...
+        if not target.exists():
+            shutil.copyfile(source, target)
+        raise ChapterFailed(number, source, target, f"{type(error).__name__}: {error}") from error
+    return target
+
+
+def pin_config(parameters: ChapterParameters, out: str | Path) -> ChapterParameters:
+    """Resolve ``parameters`` once into ``<out>/experiment.yaml`` and return them with
+    ``config`` pointing at that file, so every chapter reads the same resolved config."""
+    config_file = (Path(out) / "experiment.yaml").resolve()
+    save_config(parameters.resolve(), config_file)
+    return replace(parameters, config=str(config_file))
+
+
+def build_book(
+    *,
+    parameters: ChapterParameters | None = None,
+    chapters: Sequence[int] | None = None,
+    out: str | Path = "_build",
+    notebooks_dir: str | Path | None = None,
+    book_dir: str | Path | None = None,
+    config: str | Path | None = None,
+    cwd: str | Path | None = None,
+    site: bool = True,
+    vendor_cache: str | Path | None = None,
+    jobs: int = 1,
+    echo: Any = print,
+    progress: bool = True,
+) -> BookBuild:
+    """Run the chapters (all, or the numbers in ``chapters``) with papermill, then build
+    the site. ``parameters`` are the chapter parameters (default: the ``quick``
+    profile); ``cwd`` is the chapters' working directory (default: the current one),
+    ``config`` the jupyter-book config and ``vendor_cache`` the npm tarball cache
+    (default: ``<out>/.vendor-cache``). With ``jobs > 1`` every run the selected chapters
+    read is trained first, ``jobs`` at a time, under one overall progress bar
+    (``progress=False``: only a line per finished run, for CI logs), and the notebooks
+    then reuse the runs.
+
+    Raises :class:`ChapterFailed` at the first failing chapter (its executed notebook
+    is left in ``<out>/notebooks/``) and :class:`BookError` for any other failure.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    selected = _select(find_chapters(notebooks_dir), chapters)
+    if not selected:
+        raise BookError(f"no chapter notebooks (NN_name.ipynb) in {notebooks_dir or PROJECT_ROOT / 'notebooks'}")
+    parameters = pin_config(parameters or ChapterParameters(), out)
+    resolved = parameters.resolve()
+    build = BookBuild(out=out, html=None)
+    defaults = ChapterParameters().as_dict()
+    shown = ", ".join(f"{k}={v!r}" for k, v in parameters.as_dict().items() if k != "config" and v != defaults[k])
+    echo(f"lstmattn book: {len(selected)} chapter(s), profile {resolved.profile}, parameters: {shown or 'defaults'}")
+    if jobs > 1:
+        experiments = [e for e in (plan_experiment(resolved, p) for p in planned_runs(selected)) if e is not None]
+        start = time.perf_counter()
+        try:
+            train_experiments(experiments, root=parameters.output_dir, jobs=jobs, device=parameters.device,
+                              cwd=cwd, echo=echo, progress=progress)
+        finally:
+            build.timings["training"] = time.perf_counter() - start
+        echo(f"  training: done in {build.timings['training']:.0f} s")
+    for position, (number, path) in enumerate(selected.items(), start=1):
+        start = time.perf_counter()
+        echo(f"  chapter {number} ({position} of {len(selected)}): running {path.name}")
+        try:
+            build.executed[number] = run_chapter(number, parameters=parameters, out=out, notebooks_dir=notebooks_dir,
+                                                 cwd=cwd)
+        finally:
+            build.timings[f"chapter {number}"] = time.perf_counter() - start
+        echo(f"  chapter {number}: done in {build.timings[f'chapter {number}']:.0f} s -> {build.executed[number]}")
+    if not site:
+        return build
+    start = time.perf_counter()
+    source = stage_sources(build.executed, out=out, book_dir=book_dir)
+    vendor_assets(source / "_vendor" / "_static", cache_dir=vendor_cache or out / ".vendor-cache")
+    build.timings["vendor"] = time.perf_counter() - start
+    start = time.perf_counter()
+    build.html = build_site(source, out=out, config=config)
+    build.timings["jupyter-book"] = time.perf_counter() - start
+    echo(f"  site: {build.index}  ({build.timings['jupyter-book']:.0f} s)")
+    return build

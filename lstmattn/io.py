@@ -1,0 +1,65 @@
+"""File helpers every layer shares: atomic writes and natural sort.
+
+Atomic means a reader (or a crashed writer's successor) never sees a half-written file:
+each helper writes a temporary file in the target's folder, named
+``.<name>.<pid>.tmp``, and ``os.replace``-s it onto the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+__all__ = ["temporary_path", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "natural_key"]
+
+
+def temporary_path(path: str | Path) -> Path:
+    """The temporary name a write to ``path`` goes through: ``.<name>.<pid>.tmp``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path``, on an error it
+    is removed and ``path`` is left as it was. Creates the parent folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(data: bytes, path: str | Path) -> Path:
+    """Write ``data`` to ``path`` atomically; returns ``path``."""
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(text: str, path: str | Path) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically; returns ``path``."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_write_json(data: Any, path: str | Path) -> Path:
+    """Write ``data`` as indented JSON (non-JSON values via ``str``) atomically."""
+    return atomic_write_text(json.dumps(data, indent=2, default=str) + "\n", path)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders ``2.png`` before ``10.png`` (digit runs compare as numbers)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in _DIGITS.split(name))

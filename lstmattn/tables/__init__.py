@@ -1,0 +1,47 @@
+"""Layer 5: the paper's Tables 1-4 and the ablation table, as pure formatting of run results.
+
+Every table puts the paper's value, ours and Δ = ours − paper side by side, one row
+per model and run (with run id, profile, data set, seed and commit), and carries a
+banner that says which data and profile produced it. On synthetic phantom data the
+banner says plainly that the numbers are not a reproduction of the paper.
+
+Sources of numbers:
+
+* ours — the runs' result files, read by :func:`lstmattn.results.read_runs`;
+* the paper — :mod:`lstmattn.tables.paper_values` (uncertain cells flagged with ``†``
+  and never used for Δ; rows quoted from other publications marked as such).
+
+Formats: Tables 2-4 in percent with two decimals and the bootstrap 95 % interval,
+``95.10 (93.20–96.80)``; Table 1 as AP fractions with three decimals (the segmentation
+result files carry no interval). A run that does not exist is a ``not run`` cell, a
+split the data does not have a ``not available`` cell; neither raises.
+
+Typical use::
+
+    t2 = table2("runs", "quick")
+    t2                               # renders as HTML in a notebook (banner, table, notes)
+    write_table(t2, "runs/tables")   # table2.csv + table2.md
+"""
+
+from lstmattn.tables.ablation import ablation_table
+from lstmattn.tables.classification import confusion_frames, table2, table3, table4
+from lstmattn.tables.collection import all_tables
+from lstmattn.tables.format import NOT_AVAILABLE, NOT_RUN, format_delta, format_interval
+from lstmattn.tables.result import TableResult, write_table
+from lstmattn.tables.segmentation import table1
+
+__all__ = [
+    "NOT_RUN",
+    "NOT_AVAILABLE",
+    "TableResult",
+    "table1",
+    "table2",
+    "table3",
+    "table4",
+    "ablation_table",
+    "all_tables",
+    "write_table",
+    "confusion_frames",
+    "format_interval",
+    "format_delta",
+]

@@ -1,0 +1,175 @@
+"""A built table (:class:`TableResult`): its numbers, and how it prints and is written.
+
+Markdown and HTML come from pandas (``DataFrame.to_markdown``, ``DataFrame.to_html``,
+``Styler``) over :meth:`TableResult.display_frame`, the table as printed.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from lstmattn.io import atomic_write_text
+from lstmattn.tables.format import (
+    DASH,
+    NOT_AVAILABLE,
+    NOT_RUN,
+    UNCERTAIN_MARK,
+    decimals_for,
+    format_delta,
+    format_interval,
+    format_plain,
+    is_missing,
+)
+
+__all__ = ["META_COLUMNS", "TableResult", "write_table"]
+
+META_COLUMNS: tuple[str, ...] = ("run_id", "profile", "data", "seed", "commit", "n")
+"""The run columns of every table row (``n``: slices evaluated)."""
+
+_UNCERTAIN_NOTE = (f"{UNCERTAIN_MARK} uncertain cell of the re-assembled paper table (TABLES.md): shown for "
+                   "reference only, no Δ computed against it.")
+_PHANTOM_MARK = "NOT a reproduction"
+
+
+@dataclass(frozen=True, eq=False)
+class TableResult:
+    """A built table: numeric ``frame``, its ``banner`` and ``notes``.
+
+    ``frame`` has one row per table row with columns ``row`` (label), ``model``
+    (registered name or None), ``source``, ``status`` (``evaluated``, ``not run``,
+    ``not available``, ``quoted``, ``default``/``variant`` for ablations), the run
+    columns ``run_id, profile, data, seed, commit, n`` and, per metric column ``M`` (in
+    the table's unit: percent or AP fraction), ``M paper``, ``M paper text``,
+    ``M paper uncertain``, ``M ours``, ``M low``, ``M high`` and ``M Δ``. Ablation
+    tables have no paper columns (and a ``variant`` column); their ``M Δ`` is relative
+    to the default run.
+    """
+
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    units: Mapping[str, str]
+    frame: pd.DataFrame
+    banner: str
+    notes: tuple[str, ...] = ()
+    available: bool = True
+    reference: str = "paper"  # what Δ is relative to: "paper" or "default"
+
+    # ----------------------------------------------------------------- lookup
+    def ours(self, model: str, column: str, *, row: int = 0) -> float:
+        """Our value of ``column`` for ``model`` (the ``row``-th run of it); NaN when absent."""
+        rows = self.frame[self.frame["model"] == model]
+        if rows.empty or f"{column} ours" not in rows:
+            return float("nan")
+        return float(rows.iloc[row][f"{column} ours"])
+
+    def delta(self, label: str, column: str, *, row: int = 0) -> float:
+        """Δ of ``column`` in the (``row``-th) row labelled ``label`` (for ablations, the
+        variant name); NaN when absent."""
+        rows = self.frame[self.frame["row"] == label]
+        if rows.empty or f"{column} Δ" not in rows:
+            return float("nan")
+        return float(rows.iloc[row][f"{column} Δ"])
+
+    # ----------------------------------------------------------------- rendering
+    def display_frame(self, *, compact: bool = False) -> pd.DataFrame:
+        """Strings as printed: paper, ours (95 % CI) and Δ per metric, then the run columns.
+
+        ``compact`` drops the ``profile`` and ``data`` columns (the banner states them).
+        """
+        records = []
+        for _, row in self.frame.iterrows():
+            record: dict[str, str] = {"Model": str(row["row"]), "Source": str(row["source"])}
+            for column in self.columns:
+                decimals = decimals_for(self.units[column])
+                if self.reference == "paper":
+                    record[f"{column} paper"] = _paper_text(row, column)
+                record[f"{column} ours"] = _ours_text(row, column, decimals)
+                label = f"{column} Δ" if self.reference == "paper" else f"{column} Δ vs default"
+                record[label] = format_delta(row.get(f"{column} Δ"), decimals=decimals)
+            for key in META_COLUMNS:
+                if compact and key in ("profile", "data"):
+                    continue
+                record[key] = format_plain(row.get(key))
+            records.append(record)
+        return pd.DataFrame.from_records(records)
+
+    def all_notes(self) -> list[str]:
+        """The notes, plus the †-note when a paper cell shown is uncertain."""
+        notes = list(self.notes)
+        if self.reference == "paper" and self.frame.filter(like="paper uncertain").any(axis=None):
+            notes.append(_UNCERTAIN_NOTE)
+        return notes
+
+    def to_markdown(self) -> str:
+        """Banner (first line), title, the table (pandas ``to_markdown``), then the notes."""
+        display = self.display_frame().map(_markdown_cell)
+        parts = [self.banner, "", f"**{self.title}**", "", display.to_markdown(index=False, disable_numparse=True)]
+        notes = self.all_notes()
+        if notes:
+            parts += [""] + [f"- {note}" for note in notes]
+        return "\n".join(parts) + "\n"
+
+    def styler(self, *, compact: bool = True) -> pd.io.formats.style.Styler:
+        """A pandas Styler of :meth:`display_frame` with the banner as caption."""
+        return self.display_frame(compact=compact).style.hide(axis="index").set_caption(html.escape(self.banner))
+
+    def to_html(self, *, compact: bool = True) -> str:
+        """Banner (highlighted on phantom or missing data), title, table and notes."""
+        colour = "#b00020" if _PHANTOM_MARK in self.banner or not self.available else "#333"
+        parts = [
+            f'<div style="border-left:4px solid {colour};padding:4px 8px;margin:4px 0;color:{colour}">'
+            f"<b>{html.escape(self.banner)}</b></div>",
+            f"<p><b>{html.escape(self.title)}</b></p>",
+            self.display_frame(compact=compact).to_html(index=False, escape=True, na_rep=""),
+        ]
+        notes = self.all_notes()
+        if notes:
+            parts.append("<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return f"TableResult({self.name!r}, rows={len(self.frame)}, available={self.available})\n{self.banner}"
+
+
+def _markdown_cell(value: Any) -> str:
+    """A cell's text safe inside a Markdown pipe table (one line, ``|`` escaped)."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _paper_text(row: pd.Series, column: str) -> str:
+    text = row.get(f"{column} paper text")
+    if is_missing(text) or text == "":
+        return DASH
+    return f"{text} {UNCERTAIN_MARK}" if bool(row.get(f"{column} paper uncertain")) else str(text)
+
+
+def _ours_text(row: pd.Series, column: str, decimals: int) -> str:
+    status = row["status"]
+    if status in (NOT_RUN, NOT_AVAILABLE):
+        return status
+    if status == "quoted":
+        return DASH
+    value = row.get(f"{column} ours")
+    if is_missing(value):
+        return DASH
+    return format_interval(value, row.get(f"{column} low"), row.get(f"{column} high"), decimals=decimals)
+
+
+def write_table(result: TableResult, out_dir: str | Path, name: str | None = None) -> dict[str, Path]:
+    """Write ``<name>.csv`` (the numeric frame) and ``<name>.md`` (banner first, then the
+    formatted table and notes) atomically; returns both paths."""
+    out = Path(out_dir)
+    name = name or result.name
+    return {
+        "csv": atomic_write_text(result.frame.to_csv(index=False), out / f"{name}.csv"),
+        "markdown": atomic_write_text(result.to_markdown(), out / f"{name}.md"),
+    }

@@ -1,0 +1,120 @@
+"""PIL overlays: lesion masks and α-weighted RoI boxes on a grey slice.
+
+:func:`lesion_panel` and :func:`draw_rois` are the pieces every picture of the attention
+(§3.7, Eq. 5) is drawn with: the live explorer, the static viewer and the overlay PNG of
+``lstmattn predict`` (:func:`render_overlay`), whose layout (exact pixel size, so callers
+can rely on it) is::
+
+    +---------------- header: source, predicted class, sigma(Delta) per class, legend -+
+    | positive branch (x_POS) panel, W x H   | negative branch (x_NEG) panel, W x H    |
+    +----------------------------------------+-----------------------------------------+
+
+Both panels show the slice in grey with the lesion masks and the β RoI boxes of that
+branch's attention, each drawn with line width and opacity proportional to its α
+(relative to the branch's largest α; a 10 % opacity floor keeps every RoI visible).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from lstmattn.engine.predict import SlicePrediction
+from lstmattn.labels import LESION_LABELS
+from lstmattn.viz.attention import BRANCHES
+from lstmattn.viz.style import BRANCH_COLOURS, RGB, label_rgba8, legend_text
+
+__all__ = ["png_bytes", "lesion_panel", "draw_rois", "header_height", "overlay_size", "render_overlay"]
+
+_HEADER_LINES = 3
+_MIN_OPACITY = 0.1
+
+
+def png_bytes(image: Image.Image, *, optimize: bool = True) -> bytes:
+    """``image`` encoded as PNG (``optimize``: smaller, slower)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=optimize)
+    return buffer.getvalue()
+
+
+def lesion_panel(image: np.ndarray, lesion_map: np.ndarray) -> Image.Image:
+    """The ``uint8[H, W]`` grey slice with the lesions of ``lesion_map`` (2 GGO,
+    3 consolidation) blended in, RGBA."""
+    panel = Image.fromarray(image, mode="L").convert("RGBA")
+    layer = np.zeros((*image.shape, 4), dtype=np.uint8)
+    for label in LESION_LABELS:
+        layer[lesion_map == label] = label_rgba8(label)
+    return Image.alpha_composite(panel, Image.fromarray(layer, mode="RGBA"))
+
+
+def draw_rois(panel: Image.Image, boxes: Sequence[Sequence[float]], alphas: Sequence[float], colour: RGB) -> Image.Image:
+    """RoI boxes with line width and opacity ∝ α / max α (Eq. 5), strongest on top."""
+    layer = Image.new("RGBA", panel.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    largest = max(alphas, default=0.0) or 1.0
+    max_width = max(2, panel.size[0] // 100)
+    for box, alpha in sorted(zip(boxes, alphas), key=lambda pair: pair[1]):
+        x1, y1, x2, y2 = box
+        if x2 <= x1 or y2 <= y1:
+            continue
+        weight = alpha / largest
+        opacity = int(255 * max(_MIN_OPACITY, weight))
+        draw.rectangle((x1, y1, x2, y2), outline=(*colour, opacity), width=max(1, round(weight * max_width)))
+    return Image.alpha_composite(panel, layer)
+
+
+def _font_size(width: int) -> int:
+    return max(10, width // 40)
+
+
+def _font(width: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=_font_size(width))
+
+
+def header_height(width: int) -> int:
+    """Height in pixels of the text band above the panels for a slice ``width`` wide."""
+    return _HEADER_LINES * (_font_size(width) + 4) + 6
+
+
+def overlay_size(height: int, width: int) -> tuple[int, int]:
+    """``(width, height)`` of the overlay PNG of an ``H x W`` slice (PIL order)."""
+    return 2 * width, height + header_height(width)
+
+
+def _label_panel(panel: Image.Image, text: str, colour: RGB, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
+    draw = ImageDraw.Draw(panel)
+    left, top, right, bottom = draw.textbbox((4, 4), text, font=font)
+    draw.rectangle((left - 2, top - 2, right + 2, bottom + 2), fill=(0, 0, 0, 255))
+    draw.text((4, 4), text, fill=(*colour, 255), font=font)
+
+
+def _header_lines(prediction: SlicePrediction) -> list[str]:
+    probabilities = "   ".join(f"{name} {p:.3f}" for name, p in zip(prediction.class_names, prediction.class_probs))
+    return [
+        f"{Path(prediction.source).name}  |  predicted: {prediction.predicted_class}",
+        f"sigma(Delta): {probabilities}",
+        f"lesions (score >= {prediction.score_threshold:g}): {legend_text()}; RoI boxes: width and opacity proportional to alpha",
+    ]
+
+
+def render_overlay(prediction: SlicePrediction) -> bytes:
+    """The overlay PNG of one slice prediction (σ(Δ) of Eq. 9, the lesions, α of both
+    branches), as bytes of size :func:`overlay_size`."""
+    height, width = prediction.size
+    font = _font(width)
+    canvas = Image.new("RGB", overlay_size(height, width), (0, 0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for line_number, line in enumerate(_header_lines(prediction)):
+        draw.text((4, 3 + line_number * (_font_size(width) + 4)), line, fill=(255, 255, 255), font=font)
+    base = lesion_panel(prediction.image, prediction.lesion_map)
+    attention = prediction.attention
+    for column, branch in enumerate(BRANCHES):
+        colour = BRANCH_COLOURS[branch]
+        panel = draw_rois(base, attention["roi_boxes"], attention["alpha"][branch], colour)
+        _label_panel(panel, f"{branch} branch attention (x_{branch[:3].upper()})", colour, font)
+        canvas.paste(panel.convert("RGB"), (column * width, header_height(width)))
+    return png_bytes(canvas, optimize=False)

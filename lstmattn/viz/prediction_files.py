@@ -1,0 +1,34 @@
+"""The overlay PNGs of ``lstmattn predict``: ``OUT/overlays/0000_<name>.png``, one per
+slice prediction (σ(Δ) of Eq. 9, the lesions and α of both branches, Eq. 5; layout in
+:mod:`lstmattn.viz.overlays`). ``OUT/predictions.json``, which names these files, is
+written by :func:`lstmattn.engine.predict.write_predictions_json`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from lstmattn.engine.predict import SlicePrediction
+from lstmattn.io import atomic_write_bytes
+from lstmattn.viz.overlays import render_overlay
+
+__all__ = ["overlay_name", "write_overlays"]
+
+
+def overlay_name(index: int, source: str) -> str:
+    """``0007_<stem>.png``: the slice's position and its file stem, made file-name safe."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source).stem) or "slice"
+    return f"{index:04d}_{stem}.png"
+
+
+def write_overlays(predictions: Sequence[SlicePrediction], out_dir: str | Path, *, progress: bool = False) -> list[Path]:
+    """Write the overlay PNG of every prediction under ``out_dir/overlays/`` atomically;
+    returns their paths, in prediction order."""
+    folder = Path(out_dir) / "overlays"
+    return [
+        atomic_write_bytes(render_overlay(prediction), folder / overlay_name(index, prediction.source))
+        for index, prediction in enumerate(tqdm(predictions, desc="overlays", unit="slice", disable=not progress, leave=False))
+    ]
