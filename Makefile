@@ -5,6 +5,10 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lstmattn-installed
 PROFILE ?= quick
+# Chapter 7 trains on real CT slices in REAL_DATA (sarscov2-ct/, medseg-semiseg/train/):
+# by default $LSTMATTN_SAMPLE_DATA, else ../shared/data when it exists. Empty: chapter 7
+# renders as a page saying what data it needs (`make book REAL_DATA=` forces that).
+REAL_DATA ?= $(or $(LSTMATTN_SAMPLE_DATA),$(wildcard ../shared/data))
 
 .PHONY: book test quick env clean
 
@@ -20,9 +24,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # The main job: run every chapter with papermill (training each model once into runs/),
-# then build the offline site into _build/_build/html (see lstmattn/book.py).
+# then build the offline site into _build/_build/html (see lstmattn/book/build.py).
 book: $(STAMP)
-	$(BIN)/lstmattn book build --profile $(PROFILE)
+	$(BIN)/lstmattn book build --profile $(PROFILE) $(if $(REAL_DATA),--real-data $(REAL_DATA))
 
 clean:
 	rm -rf _build runs

@@ -1,4 +1,19 @@
-"""The ``lstmattn`` command line: one entry point, one module per command group."""
+"""The ``lstmattn`` command line: one entry point, one module per command group.
+
+Exit status (README, "The command line"):
+
+* **0**: done.
+* **1**: the command ran, but some of its items failed: ``predict`` inputs that could
+  not be read, ``data verify`` files that do not match, planned runs that failed to
+  train, a chapter that raised. Also an unexpected internal error (one line; ``--debug``
+  shows the traceback).
+* **2**: a usage or input error, refused with one line before or instead of the work:
+  bad arguments, a bad config or input file, a missing, busy or mismatched run, a path
+  that cannot be read or written.
+* **130**: interrupted (Ctrl-C).
+
+No error prints a Python traceback unless ``--debug`` is given (anywhere on the line).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +25,7 @@ from typing import Sequence
 from lstmattn import __version__
 from lstmattn.errors import LstmattnError
 
-__all__ = ["main", "COMMAND_MODULES"]
+__all__ = ["main", "build_parser", "COMMAND_MODULES", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
 #: Modules under ``lstmattn.commands`` that add sub-commands (``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -21,25 +36,60 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lstmattn.commands.tables",
 )
 
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_DEBUG_HELP = "on an error, show the Python traceback"
+
+
+def _add_debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept ``--debug`` after any sub-command too (``lstmattn train ... --debug``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
+                _add_debug_everywhere(subparser)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lstmattn", description=__doc__)
+    parser = argparse.ArgumentParser(prog="lstmattn", description=__doc__.split("\n\n")[0],
+                                     epilog="exit status: 0 ok, 1 some items failed (or an internal error), "
+                                            "2 usage or input error")
     parser.add_argument("--version", action="version", version=f"lstmattn {__version__}")
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    _add_debug_everywhere(parser)
     return parser
 
 
+def _report(error: BaseException) -> tuple[str, int]:
+    """The one stderr line and the exit status ``error`` gets without ``--debug``."""
+    if isinstance(error, LstmattnError):
+        return f"lstmattn: error: {error}", error.exit_status
+    if isinstance(error, KeyboardInterrupt):
+        return "lstmattn: interrupted", EXIT_INTERRUPTED
+    if isinstance(error, OSError):  # a path given cannot be read or written, a full disk ...
+        return f"lstmattn: error: {error}", EXIT_USAGE
+    first_line = next(iter(str(error).strip().splitlines()), "")
+    return (f"lstmattn: internal error: {type(error).__name__}: {first_line} (run with --debug for the traceback)",
+            EXIT_SOME_FAILED)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit status (2 for a reported error)."""
+    """Run the CLI; returns the process exit status (see the module docstring)."""
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
-    except LstmattnError as error:
-        print(f"lstmattn: error: {error}", file=sys.stderr)
-        return 2
-    return int(status or 0)
+    except (Exception, KeyboardInterrupt) as error:
+        if args.debug:
+            raise
+        line, status = _report(error)
+        print(line, file=sys.stderr)
+    return int(status or EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

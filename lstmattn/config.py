@@ -2,16 +2,25 @@
 
 Profiles (``get_profile(name)``):
 
-* ``paper`` – the paper as written (§4.1): ResNeXt101-32x8d + FPN, 512² images, β = 16,
-  LSTM hidden 256, Adam lr 1e-5 / wd 1e-3, 50 epochs, RoIs in confidence order (§3.7.1),
-  summed loss (Eq. 8), weight copy when the segmentation loss beats the best so far.
+* ``paper`` – the paper as written, and where §3 and §4.1 disagree the model §4.1
+  reports (model 2): ResNeXt101-32x8d + FPN with only the last backbone stage's FPN output
+  feeding the RPN and RoI layers (§3.3), ImageNet backbone weights (the paper is silent;
+  the authors' code starts from them), 512² images, β = 16, LSTM hidden 256, Adam lr 1e-5
+  / wd 1e-3, 50 epochs, RoIs ordered by distance from the image origin (§4.1; §3.7.1's
+  confidence order is the ``roi_order=confidence`` ablation), summed loss (Eq. 8), weight
+  copy when the segmentation loss beats the best so far (§3.6), evaluation of the last
+  checkpoint (``train.evaluate_checkpoint``).
 * ``reference`` – the authors' public code (``../shared/paper/REFERENCE_CODE.md``):
   ResNeXt50 with a single-level C5 "FPN", its RPN/anchor settings, 128-d box head and
   one-conv mask head, RoIs ordered by distance from the image origin, alternating loss
   steps, copy vs the previous iteration, sieve Conv→BN→ReLU→ConvT, BatchNorm in training
-  mode at inference, 10 epochs.
-* ``quick`` – a CPU-sized variant of ``paper`` (ResNet18, 64 FPN channels, small images)
-  for the offline book build and CI.
+  mode at inference, 10 epochs, ImageNet backbone weights.
+* ``quick`` – a CPU-sized ``paper`` for the offline book build and CI: the same distance
+  order and single FPN level, but ResNet18 with 64 FPN channels, 192² images and **random
+  backbone initialisation** (``backbone.weights: null``), so that it never needs a download.
+* ``real-quick`` – ``quick``'s model as a two-class model trained on real CT: the
+  folder-per-class SARS-CoV-2 CT-scan slices and the MedSeg lesion masks of the real-data
+  folder (:func:`real_data_folder`), for the book's chapter 7.
 
 Validation: every field of every config is checked against its type hint when the
 config is built (directly, by :func:`dataclasses.replace`, or from YAML), so an invalid
@@ -55,7 +64,10 @@ __all__ = [
     "PositiveFraction",
     "BackboneName",
     "BACKBONES",
+    "PAPER_ANCHOR_SIZES",
     "ProfileName",
+    "REAL_DATA_ENV",
+    "REAL_DATA_LAYOUT",
     "BackboneConfig",
     "ModelConfig",
     "TrainConfig",
@@ -63,6 +75,8 @@ __all__ = [
     "ExperimentConfig",
     "PROFILES",
     "get_profile",
+    "real_data_folder",
+    "with_real_data",
     "to_dict",
     "from_dict",
     "save_config",
@@ -135,10 +149,11 @@ _ImageSide = Annotated[int, Bounds(low=32, multiple_of=32)]
 BackboneName = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnext50_32x4d", "resnext101_32x8d"]
 """The torchvision ResNet/ResNeXt bodies the backbone builds."""
 BACKBONES: tuple[str, ...] = typing.get_args(BackboneName)
-ProfileName = Literal["paper", "reference", "quick"]
+ProfileName = Literal["paper", "reference", "quick", "real-quick"]
 """The named profiles of :data:`PROFILES`."""
 _ClassificationSplit = Literal["train", "val", "test", "holdout"]
 _SegmentationSplit = Literal["train", "test"]
+_DrawnSplit = Literal["train", "val", "test"]
 _FPN_LEVELS = {"all": 5, "c5": 1}  # feature maps the RPN sees (C2-C5 + pool, or C5 alone)
 
 
@@ -147,9 +162,13 @@ class BackboneConfig:
     """Feature extractor (§3.3): a torchvision ResNet/ResNeXt with an FPN on top.
 
     ``fpn_levels="all"`` uses C2-C5 (+ max-pool level) as in standard Mask R-CNN;
-    ``"c5"`` is the reference code's single-level "FPN" on ``layer4`` only.
+    ``"c5"`` is §3.3's single level: only the last backbone stage (``layer4``, C5,
+    stride 32) enters the FPN, as in the reference code.
     ``weights`` is ``None`` (random init), a torchvision weight-enum name such as
-    ``"IMAGENET1K_V1"`` (downloaded into torch's own cache), or a local file path.
+    ``"IMAGENET1K_V1"`` (or ``"ResNeXt50_32X4D_Weights.IMAGENET1K_V1"``), read from torch's
+    hub cache (``<torch hub dir>/checkpoints``) and downloaded there when missing, or the
+    path of a local ``.pth``/``.pt``/``.bin`` ImageNet state dict
+    (:mod:`lstmattn.model.pretrained`).
     """
 
     section: ClassVar[str] = "model.backbone"
@@ -203,6 +222,9 @@ class ModelConfig:
     roi_nms_thresh: Fraction = 0.25
     roi_order: Literal["confidence", "distance"] = "confidence"
     weight_copy_policy: Literal["best", "previous"] = "best"
+    # "none": compare each step's L_SEG (the paper); "epoch_mean": the running mean of
+    # L_SEG over the epoch so far against the best (or previous) completed epoch's mean.
+    weight_copy_smoothing: Literal["none", "epoch_mean"] = "none"
     # Attention layer (§3.7) and image classification modules (§3.8).
     sieve_blocks: NonNegativeInt = 1  # N
     sieve_order: Literal["paper", "reference"] = "paper"
@@ -230,7 +252,10 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation (§4.1). ``loss_scheme="summed"`` is Eq. 8 (L_SEG + L_CLS, one step);
     ``"alternating"`` is the reference code's two optimiser steps per iteration.
-    ``max_steps`` (``None``: no limit) stops training early, after at least one step."""
+    ``max_steps`` (``None``: no limit) stops training early, after at least one step.
+    ``evaluate_checkpoint`` is the checkpoint the result files come from: ``"last"`` (the
+    default: neither the paper nor the authors' code selects a checkpoint) or ``"best"``
+    (the best validation F1, an option)."""
 
     section: ClassVar[str] = "train"
 
@@ -247,6 +272,7 @@ class TrainConfig:
     seed: Seed = 0
     amp: bool = False
     num_workers: NonNegativeInt = 0
+    evaluate_checkpoint: Literal["last", "best"] = "last"
 
     def __post_init__(self) -> None:
         _validate_fields(self)
@@ -259,6 +285,21 @@ class DataConfig:
     data laid out as ``lstmattn data verify`` documents. ``ictcf_root`` is where the
     book's two-class runs (Table 4) find iCTCF when ``source="covidx"``.
 
+    ``train_list`` and ``holdout_list`` name the COVIDx CT-1 training and hold-out lists
+    (``source="covidx"``), relative to ``root`` or absolute: by default the seeded lists
+    ``lstmattn data prepare`` writes; ``train3000_authors_COVIDx_CT-1.txt`` and
+    ``holdout_authors_COVIDx_CT-1.txt`` after ``data prepare --authors-list``;
+    ``holdout_list: null`` evaluates no hold-out.
+
+    ``source="class-folders"`` reads labelled slices in the folder-per-class layout
+    (``root/<class folder>/<image>``, the folders of ``class_folders`` in label order, as
+    many as ``model.num_image_classes``) and splits them once into train, val and test by
+    ``split_fractions`` with ``split_seed`` (seeded, stratified by class; see
+    :mod:`lstmattn.data.split_lists`). ``segmentation_source`` says what
+    ``segmentation_root`` holds for the real sources: ``"cncb"`` (``imgs/``, ``masks/``
+    and the 650/100 lists) or ``"medseg"`` (``Imgs/`` and ``GT/``, no lung class), whose
+    slices are split by ``segmentation_split_fractions`` with ``split_seed``.
+
     ``phantom_per_class`` (slices per class and split) needs ``train``, ``val`` and
     ``test`` >= 1 (``holdout`` may be 0 or absent); ``phantom_segmentation`` needs
     ``train`` and ``test`` >= 1. ``phantom_options`` are
@@ -266,15 +307,24 @@ class DataConfig:
 
     section: ClassVar[str] = "data"
 
-    source: Literal["phantom", "covidx", "ictcf"] = "phantom"
+    source: Literal["phantom", "covidx", "ictcf", "class-folders"] = "phantom"
     root: Optional[str] = None
+    segmentation_source: Literal["cncb", "medseg"] = "cncb"
     segmentation_root: Optional[str] = None
     ictcf_root: Optional[str] = None
+    train_list: str = "train3000_seed0_COVIDx_CT-1.txt"
+    holdout_list: Optional[str] = "holdout_seed0_COVIDx_CT-1.txt"
     phantom_per_class: dict[_ClassificationSplit, NonNegativeInt] = field(
         default_factory=lambda: {"train": 200, "val": 50, "test": 100, "holdout": 100})
     phantom_segmentation: dict[_SegmentationSplit, NonNegativeInt] = field(default_factory=lambda: {"train": 120, "test": 40})
     phantom_seed: Seed = 0
     phantom_options: dict[str, Union[int, float]] = field(default_factory=dict)
+    class_folders: tuple[str, ...] = ("non-COVID", "COVID")
+    split_fractions: dict[_DrawnSplit, PositiveFraction] = field(
+        default_factory=lambda: {"train": 0.7, "val": 0.1, "test": 0.2})
+    segmentation_split_fractions: dict[_SegmentationSplit, PositiveFraction] = field(
+        default_factory=lambda: {"train": 0.7, "test": 0.3})
+    split_seed: Seed = 0
 
     def __post_init__(self) -> None:
         _validate_fields(self)
@@ -282,6 +332,10 @@ class DataConfig:
             counts = getattr(self, name)
             if any(counts.get(split, 0) < 1 for split in required):
                 raise ConfigError(f"data.{name} must give {', '.join(required)} at least 1 slice each, got {_show(counts)}")
+        for name, required in (("split_fractions", ("train", "val", "test")), ("segmentation_split_fractions", ("train", "test"))):
+            shares = getattr(self, name)
+            if set(shares) != set(required) or abs(sum(shares.values()) - 1) > 1e-6:
+                raise ConfigError(f"data.{name} must give {', '.join(required)} shares that sum to 1, got {_show(shares)}")
 
 
 @dataclass
@@ -445,13 +499,30 @@ def _describe(hint: Any, *, plural: bool = False) -> str:
     return nouns[hint][plural]
 
 
+PAPER_ANCHOR_SIZES: tuple[int, ...] = (32, 64, 128, 256, 512)
+"""Anchor sizes (px at 512²) of the ``paper`` profile's single stride-32 level.
+
+The paper gives no anchors. §3.5 says the segmentation branch is Mask R-CNN's [7]; these
+are the five sizes torchvision's Mask R-CNN spreads over its five FPN levels (one each),
+placed together on the one level §3.3 keeps, as a single-level RPN does (Faster R-CNN's
+RPN puts all its scales on one map), with the aspect ratios 0.5, 1, 2 of the same model.
+The smallest equals the stride, so every cell is covered (the reference code's 2–32 px
+anchors are mostly smaller than a cell)."""
+
+
 def _paper() -> ExperimentConfig:
-    return ExperimentConfig(profile="paper")
+    """§3-§4.1 as written; the reported model (§4.1, model 2) where they disagree."""
+    model = ModelConfig(
+        backbone=BackboneConfig(fpn_levels="c5", weights="IMAGENET1K_V1"),
+        anchor_sizes=PAPER_ANCHOR_SIZES,
+        roi_order="distance",
+    )
+    return ExperimentConfig(profile="paper", model=model)
 
 
 def _reference() -> ExperimentConfig:
     model = ModelConfig(
-        backbone=BackboneConfig(name="resnext50_32x4d", fpn_levels="c5"),
+        backbone=BackboneConfig(name="resnext50_32x4d", fpn_levels="c5", weights="IMAGENET1K_V1"),
         anchor_sizes=(2, 4, 8, 16, 32),
         anchor_aspect_ratios=(0.1, 0.25, 0.5, 1.0, 1.5, 2.0),
         rpn_pre_nms_top_n_train=400,
@@ -480,12 +551,17 @@ def _reference() -> ExperimentConfig:
 
 
 def _quick() -> ExperimentConfig:
-    """CPU-sized ``paper``: same architecture and behaviours, smaller backbone, images and
-    data; phantom lesions made a little larger and clearer (sizes of 192 px slices)."""
+    """CPU-sized ``paper``: same architecture and behaviours (single FPN level on C5,
+    distance order), smaller backbone, images and data; phantom lesions made a little
+    larger and clearer (sizes of 192 px slices). The backbone starts from random weights
+    (``backbone.weights: null``): ImageNet weights would need a download, and the quick
+    book build runs offline. Anchors are :data:`PAPER_ANCHOR_SIZES` scaled by 192/512
+    (the same physical sizes) on the one stride-32 level."""
     model = ModelConfig(
-        backbone=BackboneConfig(name="resnet18", out_channels=64),
+        backbone=BackboneConfig(name="resnet18", fpn_levels="c5", out_channels=64, weights=None),
         image_size=192,
-        anchor_sizes=(8, 16, 32, 64, 128),
+        anchor_sizes=tuple(size * 192 // 512 for size in PAPER_ANCHOR_SIZES),
+        roi_order="distance",
         rpn_pre_nms_top_n_train=600,
         rpn_pre_nms_top_n_test=300,
         rpn_post_nms_top_n_train=300,
@@ -505,11 +581,54 @@ def _quick() -> ExperimentConfig:
     return ExperimentConfig(profile="quick", model=model, train=train, data=data)
 
 
-PROFILES: dict[str, Any] = {"paper": _paper, "reference": _reference, "quick": _quick}
+REAL_DATA_ENV = "LSTMATTN_SAMPLE_DATA"
+"""Environment variable naming the real-data folder (default: ``../shared/data`` beside
+the project)."""
+
+REAL_DATA_LAYOUT: dict[str, str] = {"root": "sarscov2-ct", "segmentation_root": "medseg-semiseg/train"}
+"""Where the ``real-quick`` profile finds its data under the real-data folder: the
+two-class slices (``COVID/``, ``non-COVID/``) and the MedSeg slices (``Imgs/``, ``GT/``)."""
+
+
+def real_data_folder() -> Path:
+    """``$LSTMATTN_SAMPLE_DATA``, else ``../shared/data`` beside the project (it may not exist)."""
+    override = os.environ.get(REAL_DATA_ENV)
+    return Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def with_real_data(config: ExperimentConfig, folder: str | Path) -> ExperimentConfig:
+    """``config`` reading its data from the real-data ``folder`` (:data:`REAL_DATA_LAYOUT`)."""
+    folder = Path(folder).resolve()
+    paths = {key: str(folder / relative) for key, relative in REAL_DATA_LAYOUT.items()}
+    return replace(config, data=replace(config.data, **paths))
+
+
+def _real_quick() -> ExperimentConfig:
+    """``quick``'s ResNet18 model as a two-class model on real CT slices: the SARS-CoV-2
+    CT-scan slices (70/10/20 split) and the MedSeg lesion masks (35/15 slices) of the
+    real-data folder, for chapter 7.
+
+    It departs from ``quick`` where the real data asks for it, chosen on the validation
+    split only: every FPN level feeds the RPN and RoI layers (standard Mask R-CNN; at
+    128² the single stride-32 level is a 4 × 4 map, too coarse for MedSeg's lesions, and
+    it learned the two classes more slowly), with one anchor size per level; 128² inputs
+    for every model (the classifiers' size in ``quick``: cheaper steps, no worse on the
+    validation split than 192²); 5 epochs, so that chapter 7's five runs train in CPU
+    minutes; and the result files come from the checkpoint with the best validation F1."""
+    quick = _quick()
+    backbone = replace(quick.model.backbone, fpn_levels="all")
+    model = replace(quick.model, backbone=backbone, anchor_sizes=(8, 16, 32, 64, 128), image_size=128,
+                    classifier_image_size=128, num_image_classes=2)
+    train = replace(quick.train, epochs=5, evaluate_checkpoint="best")
+    data = DataConfig(source="class-folders", segmentation_source="medseg")
+    return with_real_data(ExperimentConfig(profile="real-quick", model=model, train=train, data=data), real_data_folder())
+
+
+PROFILES: dict[str, Any] = {"paper": _paper, "reference": _reference, "quick": _quick, "real-quick": _real_quick}
 
 
 def get_profile(name: str) -> ExperimentConfig:
-    """A fresh copy of the named profile (``paper``, ``reference`` or ``quick``)."""
+    """A fresh copy of the named profile (``paper``, ``reference``, ``quick`` or ``real-quick``)."""
     if not isinstance(name, str) or name not in PROFILES:
         raise ConfigError(f"unknown profile {_show(name)}; choose one of {sorted(PROFILES)}")
     return PROFILES[name]()

@@ -8,7 +8,13 @@ __all__ = ["LstmattnError", "DataError", "ConfigError", "MaskError"]
 
 
 class LstmattnError(Exception):
-    """Base class of every error the package raises on purpose."""
+    """Base class of every error the package raises on purpose.
+
+    ``exit_status`` is what the command line exits with (see :mod:`lstmattn.cli`): 2, a
+    usage or input error, unless a subclass reports work of which some items failed (1).
+    """
+
+    exit_status: int = 2
 
 
 class ConfigError(LstmattnError, ValueError):

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["temporary_path", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "natural_key"]
+__all__ = ["temporary_path", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
+           "remove_stale_temporaries", "natural_key"]
 
 
 def temporary_path(path: str | Path) -> Path:
@@ -55,6 +56,33 @@ def atomic_write_text(text: str, path: str | Path) -> Path:
 def atomic_write_json(data: Any, path: str | Path) -> Path:
     """Write ``data`` as indented JSON (non-JSON values via ``str``) atomically."""
     return atomic_write_text(json.dumps(data, indent=2, default=str) + "\n", path)
+
+
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp$")
+
+
+def _is_running(pid: int) -> bool:
+    """Whether process ``pid`` exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files (``.<name>.<pid>.tmp``, see :func:`temporary_path`)
+    under ``folder`` whose writer is no longer running (a killed process never renamed
+    them into place); returns the removed paths."""
+    removed = []
+    for path in Path(folder).rglob(".*.tmp"):
+        match = _TEMPORARY.match(path.name)
+        if match and path.is_file() and not _is_running(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 _DIGITS = re.compile(r"(\d+)")

@@ -33,6 +33,8 @@ __all__ = [
     "ConfidenceInterval",
     "ConfusionMatrixMetric",
     "bootstrap_ci",
+    "roc_auc",
+    "roc_auc_ci",
     "mask_iou",
     "match_predictions",
     "average_precision",
@@ -347,6 +349,60 @@ def bootstrap_ci(
     metric = ConfusionMatrixMetric(num_classes, class_names, f1_weights)
     metric.update(y_true, y_pred)
     return metric.bootstrap_ci(metrics, n_resamples=n_resamples, confidence=confidence, seed=seed)
+
+
+def _auc_of_ranks(positive: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """ROC AUC per row from mid-ranks (Mann-Whitney U): rows of ``positive`` (bool) and
+    ``ranks`` (float) of equal shape; NaN for a row without both classes."""
+    n_positive = positive.sum(-1)
+    n_negative = positive.shape[-1] - n_positive
+    u = (ranks * positive).sum(-1) - n_positive * (n_positive + 1) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_positive > 0) & (n_negative > 0), u / (n_positive * n_negative), np.nan)
+
+
+def _mid_ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based ranks of each row of ``scores``, ties sharing their mean rank."""
+    order = np.argsort(scores, axis=-1, kind="stable")
+    sorted_scores = np.take_along_axis(scores, order, -1)
+    ranks = np.empty(scores.shape, dtype=np.float64)
+    for row in np.ndindex(scores.shape[:-1]):
+        values = sorted_scores[row]
+        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+        ends = np.r_[starts[1:], len(values)]
+        mean_rank = (starts + ends + 1) / 2.0  # ranks starts+1 .. ends, averaged
+        ranks[row][order[row]] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def roc_auc(y_true: Any, scores: Any) -> float:
+    """Area under the ROC curve of a binary problem: the probability that a random
+    positive (``y_true == 1``) scores higher than a random negative, ties counting one
+    half (the Mann-Whitney U statistic). NaN when either class is absent."""
+    true, score = _to_numpy(y_true).astype(bool), _to_numpy(scores).astype(np.float64)
+    if true.shape != score.shape or true.ndim != 1:
+        raise ValueError(f"y_true and scores must be 1-D of one length, got {true.shape} and {score.shape}")
+    return float(_auc_of_ranks(true, _mid_ranks(score)))
+
+
+def roc_auc_ci(
+    y_true: Any, scores: Any, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> ConfidenceInterval:
+    """:func:`roc_auc` with a bootstrap percentile interval: the N (label, score) pairs
+    are resampled with replacement ``n_resamples`` times (resamples with one class only
+    are left out of the quantiles)."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    true, score = _to_numpy(y_true).astype(bool), _to_numpy(scores).astype(np.float64)
+    estimate = roc_auc(true, score)
+    picks = np.random.default_rng(seed).integers(len(true), size=(n_resamples, len(true)))
+    samples = _auc_of_ranks(true[picks], _mid_ranks(score[picks]))
+    samples = samples[~np.isnan(samples)]
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(samples, [tail, 1.0 - tail]) if len(samples) else (np.nan, np.nan)
+    return ConfidenceInterval(estimate, float(low), float(high), confidence)
 
 
 # --------------------------------------------------------------------------- segmentation

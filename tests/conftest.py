@@ -1,15 +1,51 @@
 """Shared fixtures. The real-format samples live in ``../shared/data`` unless the
 ``LSTMATTN_SAMPLE_DATA`` environment variable points elsewhere; a missing folder is a
-test *failure*, never a skip (CI must notice)."""
+test *failure*, never a skip (CI must notice).
+
+The browser tests (``test_site``, ``test_explorer_browser``, ``test_built_book``) need
+Debian's headless Chromium (``/usr/bin/chromium`` or ``$LSTMATTN_CHROMIUM``) and the
+``playwright`` package; without them they are skipped, one line each, unless
+``LSTMATTN_REQUIRE_BROWSER=1`` (set by ``.ci/run``) turns every such skip into a failure.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("LSTMATTN_CHROMIUM", "/usr/bin/chromium"))
+REQUIRE_BROWSER = "LSTMATTN_REQUIRE_BROWSER"
+
+
+def browser_unavailable(reason: str) -> NoReturn:
+    """Skip a browser test, or fail it when ``$LSTMATTN_REQUIRE_BROWSER`` is ``1``."""
+    if os.environ.get(REQUIRE_BROWSER) == "1":
+        pytest.fail(f"{reason}; {REQUIRE_BROWSER}=1 does not allow skipping browser tests", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """The headless Chromium binary (skips or fails the test when it is missing)."""
+    if not CHROMIUM.is_file():
+        browser_unavailable(f"headless Chromium not found at {CHROMIUM} (apt-get install -y chromium, "
+                            "or set LSTMATTN_CHROMIUM)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def playwright_api(chromium: Path) -> ModuleType:
+    """``playwright.sync_api`` (the ``test`` extra installs it), once Chromium is there."""
+    try:
+        import playwright.sync_api
+    except ImportError:
+        browser_unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    return playwright.sync_api
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ classifier inputs and weights, and a short engine run + evaluation."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -130,12 +131,30 @@ def test_affinity_model_confidence_order_loss_and_weight_copy():
     assert not hasattr(model, "positive_head") and not hasattr(model, "negative_head")
     assert model.sync_classification_branch(1.0) is True
     assert model.sync_classification_branch(2.0) is False  # "best" policy: no improvement
+    # The head's logits fixed to known numbers: loss and probabilities by hand.
+    model.head = _FixedLogits(torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 3.0]]))
     model.eval()
     images, labels = [torch.rand(3, 64, 64), torch.rand(3, 64, 64)], torch.tensor([0, 2])
     with torch.no_grad():
-        logits = torch.stack([output["class_logits"] for output in model(images)])
+        outputs = model(images)
         loss = model.classification_loss(images, labels)
-    assert torch.allclose(loss, F.cross_entropy(logits, labels), atol=1e-5)
+    # Cross-entropy: mean over images of log Σ_k exp(logit_k) − logit_label.
+    expected = ((math.log(math.exp(2) + 1 + math.exp(-1)) - 2) + (math.log(1 + math.e + math.exp(3)) - 3)) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    first = [math.exp(2), 1.0, math.exp(-1)]
+    assert outputs[0]["class_probs"].tolist() == pytest.approx([v / sum(first) for v in first], rel=1e-6)
+    assert [int(o["predicted_class"]) for o in outputs] == [0, 2]
+
+
+class _FixedLogits(nn.Module):
+    """A classification head that returns the same logits whatever its input."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("logits", logits)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.logits[: features.shape[0]]
 
 
 def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:

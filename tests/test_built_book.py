@@ -1,4 +1,4 @@
-"""The tables of a whole built book (chapters 3-5) against the runs' result files.
+"""The tables of a whole built book (chapters 3-5 and 7) against the runs' result files.
 
 Skipped unless ``LSTMATTN_BUILT_BOOK`` names a book build folder (``--out`` of
 ``lstmattn book build``) and ``LSTMATTN_BUILT_RUNS`` its runs folder; ``.ci/run`` sets
@@ -9,8 +9,9 @@ Every page of the site must load offline without console errors, and every "ours
 of Tables 1-4 and of the ablation table must equal, to the printed decimals, the value
 in the result file of the run named in its row: ``test_metrics.json`` (Table 2, Table 4,
 ablations), ``holdout_metrics.json`` (Table 3) and ``segmentation_test.json`` (Table 1 and
-the ablations' AP). The cell → metric mapping is written out here independently of
-:mod:`lstmattn.tables`.
+the ablations' AP); so must every "ours" cell of chapter 7's real-CT tables (two-class
+``test_metrics.json``; MedSeg Dice and AP in ``segmentation_test.json``). The cell →
+metric mapping is written out here independently of :mod:`lstmattn.tables`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import os
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -29,7 +31,7 @@ BUILT_RUNS = os.environ.get("LSTMATTN_BUILT_RUNS")
 
 pytestmark = [
     pytest.mark.skipif(not (BUILT_BOOK and BUILT_RUNS), reason="set LSTMATTN_BUILT_BOOK and LSTMATTN_BUILT_RUNS (.ci/run does)"),
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"headless Chromium not found at {CHROMIUM}"),
+    pytest.mark.usefixtures("chromium"),  # skipped without it (failed under LSTMATTN_REQUIRE_BROWSER=1)
 ]
 
 #: Each table's title (the bold line above it) → what its cells are read from.
@@ -43,12 +45,15 @@ tables => tables.map(t => ({
 
 CLASSIFICATION_METRIC = {"COVID-19": "sensitivity/COVID-19", "CP": "sensitivity/CP", "F1": "f1",
                          "Sensitivity": "sensitivity", "Precision": "precision"}
+REAL_CLASSIFICATION_METRIC = {"Sensitivity COVID-19": "sensitivity/COVID-19", "Sensitivity Negative": "sensitivity/Negative",
+                              "Precision COVID-19": "precision/COVID-19", "Precision Negative": "precision/Negative",
+                              "F1": "f1", "Accuracy": "accuracy", "AUC": "auc"}
+REAL_DICE = {"GGO Dice": "GGO", "Consolidation Dice": "consolidation", "Infection Dice": "any lesion"}
 NUMBER = re.compile(r"^(-?\d+\.\d+)(?: \((-?\d+\.\d+)–(-?\d+\.\d+)\))?$")
 
 
 @pytest.fixture(scope="module")
-def pages() -> dict[str, dict]:
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extra installs playwright")
+def pages(playwright_api: ModuleType) -> dict[str, dict]:
     html = Path(BUILT_BOOK).resolve() / "_build" / "html"
     assert (html / "index.html").is_file(), f"no built site in {html}"
     loaded: dict[str, dict] = {}
@@ -81,6 +86,8 @@ def _results(run_id: str, name: str) -> dict:
 
 def _expected(title: str, column: str, run_id: str) -> tuple[list[float], int]:
     """(estimate, low, high) of the cell, in the printed unit, and the printed decimals."""
+    if column in REAL_DICE:
+        return [_results(run_id, "segmentation_test.json")["dice"]["mean_per_image"][REAL_DICE[column]]], 3
     segmentation = column.startswith("AP@")
     if segmentation:
         variant = re.search(r"\[(.+)\]", title)
@@ -88,7 +95,7 @@ def _expected(title: str, column: str, run_id: str) -> tuple[list[float], int]:
         return [ap[column]], 3
     split = "holdout" if title.startswith("Table 3") else "test"
     metrics = _results(run_id, f"{split}_metrics.json")
-    key = CLASSIFICATION_METRIC.get(column)
+    key = (REAL_CLASSIFICATION_METRIC if title.startswith("Real CT") else CLASSIFICATION_METRIC).get(column)
     if column == "Negative":
         key = "sensitivity/" + ("Negative" if "Negative" in metrics["class_names"] else "Normal")
     entry = metrics["metrics"][key]
@@ -96,7 +103,7 @@ def _expected(title: str, column: str, run_id: str) -> tuple[list[float], int]:
 
 
 def test_every_page_of_the_whole_book_loads_without_console_errors(pages: dict[str, dict]) -> None:
-    assert {f"notebooks/0{n}_" for n in range(1, 7)} <= {name[:13] for name in pages}
+    assert {f"notebooks/0{n}_" for n in range(1, 8)} <= {name[:13] for name in pages}
     for name, page in pages.items():
         assert not page["errors"], f"{name}: {page['errors']}"
 
@@ -120,4 +127,4 @@ def test_result_tables_equal_the_result_files(pages: dict[str, dict]) -> None:
                     shown = [float(v) for v in NUMBER.match(text).groups() if v is not None]
                     assert shown == [round(v, decimals) for v in expected[: len(shown)]], (name, title, cells["run_id"], header)
                     checked[title.split(":")[0]] = checked.get(title.split(":")[0], 0) + 1
-    assert {"Table 1", "Table 2", "Table 3", "Table 4", "Ablations"} <= set(checked), checked
+    assert {"Table 1", "Table 2", "Table 3", "Table 4", "Ablations", "Real CT"} <= set(checked), checked

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lstmattn.config import PROFILES, ExperimentConfig, ModelConfig, get_profile, load_config, save_config
+from lstmattn.config import PAPER_ANCHOR_SIZES, PROFILES, ModelConfig, get_profile, load_config, save_config, to_dict
 from lstmattn.errors import ConfigError
 
 
@@ -22,18 +22,25 @@ def test_profile_values_follow_paper_and_reference():
     assert paper.model.backbone.name == "resnext101_32x8d" and paper.model.image_size == 512
     assert paper.model.roi_batch_size == 16 and paper.model.lstm_hidden_size == 256
     assert (paper.train.lr, paper.train.weight_decay, paper.train.epochs) == (1e-5, 1e-3, 50)
-    assert paper.model.roi_order == "confidence" and paper.train.loss_scheme == "summed"
+    # §4.1's reported model orders RoIs by distance; §3.3 keeps one FPN level (C5).
+    assert paper.model.roi_order == "distance" and paper.train.loss_scheme == "summed"
+    assert paper.model.backbone.fpn_levels == "c5" and paper.model.anchor_sizes == PAPER_ANCHOR_SIZES
+    assert paper.model.backbone.weights == "IMAGENET1K_V1" and paper.train.evaluate_checkpoint == "last"
+    assert paper.model.weight_copy_policy == "best" and paper.model.weight_copy_smoothing == "none"
     reference = get_profile("reference")
     assert reference.model.backbone.fpn_levels == "c5" and reference.model.roi_order == "distance"
     assert reference.train.loss_scheme == "alternating" and reference.model.weight_copy_policy == "previous"
-    assert reference.model.anchor_sizes == (2, 4, 8, 16, 32)
+    assert reference.model.anchor_sizes == (2, 4, 8, 16, 32) and reference.model.backbone.weights == "IMAGENET1K_V1"
+    quick = get_profile("quick")  # CPU-sized paper: same order and FPN level, random init
+    assert (quick.model.roi_order, quick.model.backbone.fpn_levels, quick.model.backbone.weights) == ("distance", "c5", None)
+    assert quick.model.anchor_sizes == (12, 24, 48, 96, 192) and quick.train.evaluate_checkpoint == "last"
 
 
 def test_partial_yaml_overrides_profile(tmp_path: Path):
     path = tmp_path / "override.yaml"
-    path.write_text("profile: quick\nmodel:\n  roi_order: distance\ntrain:\n  epochs: 2\n")
+    path.write_text("profile: quick\nmodel:\n  roi_order: confidence\ntrain:\n  epochs: 2\n")
     config = load_config(path)
-    assert config.profile == "quick" and config.model.roi_order == "distance" and config.train.epochs == 2
+    assert config.profile == "quick" and config.model.roi_order == "confidence" and config.train.epochs == 2
     assert config.model.backbone == get_profile("quick").model.backbone
 
 
@@ -49,9 +56,11 @@ def test_invalid_values_are_named(tmp_path: Path):
 
 
 def test_get_profile_returns_an_independent_copy():
+    pristine = to_dict(get_profile("paper"))
     changed = get_profile("paper")
     changed.train.lr = 0.5
     changed.data.phantom_per_class["train"] = 1
+    changed.model.backbone.weights = None
     fresh = get_profile("paper")
     assert fresh.train.lr == 1e-5 and fresh.data.phantom_per_class["train"] == 200
-    assert fresh == ExperimentConfig() and fresh is not get_profile("paper")
+    assert to_dict(fresh) == pristine and fresh is not changed

@@ -70,7 +70,7 @@ def test_empty_section_changes_nothing(tmp_path: Path):
         ("model:\n  image_size: 100\n", "model.image_size must be an integer >= 32 and a multiple of 32, got 100"),
         ("model:\n  anchor_sizes: [8, -16]\n", "model.anchor_sizes must be a non-empty list of integers >= 1 or null, got [8, -16]"),
         ("data:\n  phantom_per_class: {train: 3}\n", "data.phantom_per_class must give train, val, test at least 1 slice each"),
-        ("data:\n  source: nih\n", "data.source must be one of 'phantom', 'covidx', 'ictcf', got 'nih'"),
+        ("data:\n  source: nih\n", "data.source must be one of 'phantom', 'covidx', 'ictcf', 'class-folders', got 'nih'"),
         ("model_name: 7\n", "model_name must be a non-empty string, got 7"),
     ],
 )

@@ -10,7 +10,7 @@ import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from lstmattn.data.dicom import read_dicom_series, read_dicom_slice
+from lstmattn.data.dicom import read_dicom_header, read_dicom_series, read_dicom_slice
 from lstmattn.data.images import load_slice
 from lstmattn.errors import DataError
 
@@ -88,3 +88,22 @@ def test_garbage_dcm_and_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no DICOM files"):
         read_dicom_series(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99, 1200 / 239632, 2000 / 239632, 500 / 239632])
+def test_truncated_dicom_is_reported_as_truncated(sample_data: Path, tmp_path: Path, keep: float) -> None:
+    data = (sample_data / "dicom-series/P001/98C14734-ASSH_1.dcm").read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(DataError, match=r"truncated or corrupt") as caught:
+        load_slice(cut)
+    assert str(caught.value).startswith(f"{cut}: ") and "\n" not in str(caught.value)
+    assert "not a CT slice" not in str(caught.value)
+
+
+def test_header_names_the_series_and_patient(sample_data: Path) -> None:
+    path = sample_data / "dicom-series/P001/98C14734-ASSH_27.dcm"
+    header = read_dicom_header(path)
+    assert header.instance_number == int(pydicom.dcmread(path, stop_before_pixels=True).InstanceNumber)
+    assert header.patient_id == "98C14734-ASSH"
+    assert header.series_instance_uid.startswith("1.3.12.2.1107.5.1.4.93005.")

@@ -9,7 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
-from lstmattn.data.images import load_label_map, load_slice, resize_image, resize_label_map, to_image_tensor
+from lstmattn.data.images import (
+    MAX_SLICE_SIDE,
+    MIN_SLICE_SIDE,
+    load_fitted_slice,
+    load_label_map,
+    load_slice,
+    resize_image,
+    resize_label_map,
+    to_image_tensor,
+)
 from lstmattn.errors import DataError
 
 SAMPLE_PNG = "covidx-ct-sample/images/COVIDCTMD-P001-IM0027.png"
@@ -73,3 +82,42 @@ def test_tensor_conversion_and_resizing() -> None:
     assert resize_image(image, 8).shape == (3, 8, 8)
     labels = resize_label_map(np.array([[0, 3], [2, 1]], dtype=np.uint8), 6)
     assert labels.shape == (6, 6) and set(np.unique(labels)) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_huge_slice_is_downscaled_right_after_decoding_with_a_warning(tmp_path: Path, suffix: str) -> None:
+    grey = np.random.default_rng(1).integers(0, 256, (3000, 4500), dtype=np.uint8)
+    path = tmp_path / f"huge{suffix}"
+    Image.fromarray(grey).save(path)
+    fitted = load_fitted_slice(path)
+    assert fitted.image.shape == (683, MAX_SLICE_SIDE) and fitted.original_size == (3000, 4500)
+    assert fitted.warning.startswith("4500x3000 px is far outside CT slice sizes") and "downscaled to 1024x683 px" in fitted.warning
+    assert abs(float(fitted.image.mean()) - float(grey.mean())) < 2.0
+
+
+def test_ct_sized_slice_is_untouched_and_unwarned(sample_data: Path) -> None:
+    fitted = load_fitted_slice(sample_data / SAMPLE_PNG)
+    assert fitted.warning is None and fitted.original_size == (512, 512)
+    assert np.array_equal(fitted.image, load_slice(sample_data / SAMPLE_PNG))
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [((10, 10), r"tiny.png: 10x10 px is too small for a CT slice \(at least 32 px a side\)"),
+     ((40, 5000), r"tiny.png: 5000x40 px is too elongated for a CT slice")],
+)
+def test_tiny_or_elongated_slice_is_refused(tmp_path: Path, shape: tuple[int, int], message: str) -> None:
+    Image.fromarray(np.zeros(shape, dtype=np.uint8)).save(tmp_path / "tiny.png")
+    with pytest.raises(DataError, match=message):
+        load_fitted_slice(tmp_path / "tiny.png")
+    assert MIN_SLICE_SIDE == 32
+
+
+@pytest.mark.parametrize("side", [40, 50])  # PIL warns above its limit and raises above twice it
+def test_decompression_bomb_is_a_one_line_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: int) -> None:
+    Image.fromarray(np.zeros((side, side), dtype=np.uint8)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    for reader in (load_slice, load_fitted_slice):
+        with pytest.raises(DataError, match=r"bomb.png: refused: too large to decode safely") as caught:
+            reader(tmp_path / "bomb.png")
+        assert "\n" not in str(caught.value)

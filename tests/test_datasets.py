@@ -12,7 +12,7 @@ import pytest
 from lstmattn.config import get_profile
 from lstmattn.data.phantom import PhantomConfig, write_phantom_dataset
 from lstmattn.engine.datasets import build_data, min_component_area
-from lstmattn.errors import ConfigError
+from lstmattn.errors import ConfigError, DataError
 
 
 def test_min_component_area_keeps_the_physical_threshold():
@@ -104,3 +104,52 @@ def test_ictcf_source(tmp_path: Path):
     assert [v["file"] for v in validation] == ["0_nCTtrain0009.jpg", "0_nCTtrain0019.jpg", "2_pCTtrain0009.jpg", "2_pCTtrain0019.jpg"]
     assert [int(v["image_label"]) for v in validation] == [0, 0, 1, 1]
     assert bundle.classification_test[0][0].shape == (3, 64, 64)
+
+
+def test_authors_training_list_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """`data prepare --authors-list` writes lists that a run then reads through
+    `data.train_list` / `data.holdout_list` (REFERENCE_CODE.md §3.2 naming)."""
+    from PIL import Image
+
+    from lstmattn.cli import main
+    from lstmattn.engine.experiment import resolve_experiment
+
+    covidx = tmp_path / "covidx"
+    (covidx / "images").mkdir(parents=True)
+    records = [(f"{prefix}_{label + 1}_{10 * (label + 1)}_{index:04d}.png", label)
+               for label, prefix in enumerate(("Normal", "CP", "NCP")) for index in range(3)]
+    for name, label in records:
+        Image.fromarray(np.full((40, 40), 60 * label + 10, dtype=np.uint8)).save(covidx / "images" / name)
+    lines = "".join(f"{name} {label} 0 0 40 40\n" for name, label in records)
+    for split in ("train", "val", "test"):
+        (covidx / f"{split}_COVIDx_CT-1.txt").write_text(lines)
+    authors = tmp_path / "train_split_classification.txt"  # CNCB prefix replaced by the class digit
+    authors.write_text("0_1_10_0001.png\n1_2_20_0002.png\n2_3_30_0000.png\n")
+
+    assert main(["data", "prepare", str(covidx), "--authors-list", str(authors), "--force"]) == 0
+    printed = capsys.readouterr().out
+    assert "data.train_list: train3_authors_COVIDx_CT-1.txt" in printed
+    assert "data.holdout_list: holdout_authors_COVIDx_CT-1.txt" in printed
+
+    phantoms = write_phantom_dataset(tmp_path / "ph", n_classification={"train": 1, "val": 1, "test": 1},
+                                     n_segmentation={"train": 2, "test": 1}, config=PhantomConfig(image_size=64), progress=False)
+    segmentation = Path(phantoms) / "cncb_seg"
+    (segmentation / "train.txt").rename(segmentation / "train_split_segmentation.txt")
+    (segmentation / "test.txt").rename(segmentation / "test_split_segmentation.txt")
+    config_file = tmp_path / "authors.yaml"
+    config_file.write_text(
+        "profile: quick\nmodel: {image_size: 64}\n"
+        f"data: {{source: covidx, root: {covidx}, segmentation_root: {segmentation},\n"
+        "       train_list: train3_authors_COVIDx_CT-1.txt, holdout_list: holdout_authors_COVIDx_CT-1.txt}\n")
+    bundle = build_data(resolve_experiment(config_file), progress=False)
+    train = bundle.classification_train
+    assert [train[i][1]["file"] for i in range(len(train))] == ["Normal_1_10_0001.png", "CP_2_20_0002.png", "NCP_3_30_0000.png"]
+    assert [int(train[i][1]["image_label"]) for i in range(len(train))] == [0, 1, 2]
+    assert len(bundle.extra_classification["holdout"]) == 6
+    assert bundle.record["train_list"] == "train3_authors_COVIDx_CT-1.txt"
+    assert train[0][0].shape == (3, 64, 64)
+    # The default names the seeded lists, which this copy does not have.
+    default = resolve_experiment(config_file)
+    default = replace(default, data=replace(default.data, train_list=get_profile("quick").data.train_list))
+    with pytest.raises(DataError, match="train3000_seed0_COVIDx_CT-1.txt: split file not found"):
+        build_data(default, progress=False)

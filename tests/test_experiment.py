@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lstmattn.config import save_config
+from lstmattn.engine import experiment as experiment_module
 from lstmattn.engine.experiment import Experiment, ensure_run, resolve_experiment, with_training
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.errors import ConfigError, LstmattnError
@@ -36,19 +37,19 @@ def test_with_training_overrides_only_what_is_given():
 def test_run_id_names_the_variant_but_identity_is_recorded(tmp_path: Path):
     config = resolve_experiment("quick")
     assert Experiment(config).run_id == "quick-one-shot-lstm-attention-s0"
-    assert Experiment(config, "roi_order=distance").run_id == "quick-one-shot-lstm-attention-roi_order=distance-s0"
+    assert Experiment(config, "roi_order=confidence").run_id == "quick-one-shot-lstm-attention-roi_order=confidence-s0"
     run = Experiment(config, "two-class").folder(tmp_path)
     import torch
 
     run.start(config, device=torch.device("cpu"), data={"description": "phantoms"}, variant="two-class")
     identity = json.loads(run.record_path.read_text())["identity"]
     assert identity == {"model": "one-shot-lstm-attention", "variant": "two-class", "profile": "quick", "seed": 0,
-                        "data": "phantoms", "is_phantom": True}
+                        "data": "phantoms", "is_phantom": True, "source": "phantom"}
 
 
 def test_ensure_run_refuses_a_folder_with_another_config(tmp_path: Path):
     config = resolve_experiment("quick")
-    other = replace(config, model=replace(config.model, roi_order="distance"))
+    other = replace(config, model=replace(config.model, roi_order="confidence"))
     run = RunDirectory(tmp_path / "quick-one-shot-lstm-attention-s0")
     run.path.mkdir()
     save_config(other, run.config_path)
@@ -64,3 +65,25 @@ def test_ensure_run_refuses_a_folder_recorded_as_another_variant(tmp_path: Path)
     run.update_record(identity={"variant": "b"})
     with pytest.raises(LstmattnError, match="variant 'b'"):
         ensure_run(Experiment(config, "a"), root=tmp_path)
+
+
+def test_ensure_run_evaluates_again_from_the_configured_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A run evaluated from ``best`` is not "finished" for a config that evaluates ``last``."""
+    config = resolve_experiment("quick")
+    run = Experiment(config).folder(tmp_path)
+    run.path.mkdir()
+    save_config(config, run.config_path)
+    run.update_record(status="evaluated", evaluated_checkpoint="best", identity={"variant": None})
+    evaluated: list[str] = []
+
+    def evaluate(run: RunDirectory, **options) -> dict:
+        evaluated.append(run.run_id)
+        run.update_record(status="evaluated", evaluated_checkpoint="last")
+        return {}
+
+    monkeypatch.setattr(experiment_module, "evaluate_run", evaluate)
+    assert not Experiment(config).is_evaluated(tmp_path)
+    ensure_run(Experiment(config), root=tmp_path)
+    assert evaluated == [run.run_id] and Experiment(config).is_evaluated(tmp_path)
+    ensure_run(Experiment(config), root=tmp_path)
+    assert evaluated == [run.run_id]  # evaluated from "last" now: reused

@@ -36,8 +36,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> RunDirectory:
 
 @pytest.fixture(scope="module")
 def model() -> OneShotLSTMAttention:
+    """Trained order: confidence (§3.7.1), so that distance (the default since §4.1) is the what-if."""
     torch.manual_seed(0)
-    return OneShotLSTMAttention(tiny_model_config()).eval()
+    return OneShotLSTMAttention(tiny_model_config(roi_order="confidence")).eval()
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def test_explain_slice_from_checkpoint_png(run: RunDirectory, pngs: list[Path]):
     explanation = explain_slice(run, pngs[0])  # a run folder: loads its checkpoint
     _check(explanation, beta=run.config().model.roi_batch_size)
     assert explanation.size == (512, 512) and explanation.source == str(pngs[0])
-    assert explanation.order == explanation.trained_order == "confidence" and not explanation.is_what_if
+    assert explanation.order == explanation.trained_order == "distance" and not explanation.is_what_if  # §4.1
     assert explanation.label is None
 
 

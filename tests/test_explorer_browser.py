@@ -2,15 +2,16 @@
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``, or the path in ``LSTMATTN_CHROMIUM``)
 and the ``playwright`` Python package (the ``test`` extra); Playwright's own browser
-download is not used. Skipped only when the Chromium binary is absent.
+download is not used. Skipped only when the Chromium binary (or playwright) is absent,
+and failed instead under ``LSTMATTN_REQUIRE_BROWSER=1`` (CI).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -20,16 +21,14 @@ from lstmattn.model.one_shot import OneShotLSTMAttention
 from lstmattn.viz.attention import gallery
 from lstmattn.viz.static_viewer import static_viewer_html
 
-CHROMIUM = Path(os.environ.get("LSTMATTN_CHROMIUM", "/usr/bin/chromium"))
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+pytestmark = pytest.mark.usefixtures("chromium")  # skipped without it (failed under LSTMATTN_REQUIRE_BROWSER=1)
 
 
 @pytest.fixture(scope="module")
 def viewer(tmp_path_factory: pytest.TempPathFactory, sample_data: Path) -> tuple[Path, dict]:
     """A viewer page of three slices (a real COVIDx-CT PNG and two toy tensors), both orders."""
     torch.manual_seed(0)
-    model = OneShotLSTMAttention(tiny_model_config()).eval()
+    model = OneShotLSTMAttention(tiny_model_config(roi_order="confidence")).eval()  # distance is the what-if
     slices = [sample_data / "covidx-ct-sample" / "images" / "COVIDCTMD-P001-IM0027.png"]
     for seed, label in ((11, 0), (12, 2)):
         image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(seed))
@@ -42,12 +41,10 @@ def viewer(tmp_path_factory: pytest.TempPathFactory, sample_data: Path) -> tuple
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
+def browser(chromium: Path, playwright_api: ModuleType):
+    with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+            executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
         )
         yield browser
         browser.close()

@@ -1,21 +1,20 @@
-"""The one-shot model: output contract, Eq. 1-7, gradient routing, weight copy, overfit."""
+"""The one-shot model: output contract, Eq. 1-7, §3.6 RoI selection and weight copy (with its
+smoothing), the §3.7.1 vectoriser, proposals per mode, gradient routing, overfit."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
-import torchvision
 
 from conftest import segmentation_target, tiny_model_config
 from lstmattn.config import BackboneConfig
 from lstmattn.losses import SEGMENTATION_LOSS_NAMES, segmentation_loss, total_loss
 from lstmattn.model import OneShotLSTMAttention
-from lstmattn.model.attention import LSTMAttention, MaskSieve, attend
+from lstmattn.model.attention import LSTMAttention, MaskSieve, RoIVectoriser, attend
 from lstmattn.model.backbone import build_backbone
-from lstmattn.model.roi_classification import padding_indices
+from lstmattn.model.roi_classification import padding_indices, select_rois
 
 
 def make_model(**overrides) -> OneShotLSTMAttention:
@@ -24,7 +23,7 @@ def make_model(**overrides) -> OneShotLSTMAttention:
 
 
 def test_eval_output_contract():
-    model = make_model().eval()
+    model = make_model(roi_order="confidence").eval()
     images = [torch.rand(3, 64, 64), torch.rand(3, 80, 70)]
     with torch.no_grad():
         outputs = model(images)
@@ -233,8 +232,145 @@ def test_c5_only_fpn():
         assert model.eval()([torch.rand(3, 64, 64)])[0]["class_logits"].shape == (3,)
 
 
-def test_local_backbone_weights(tmp_path: Path):
-    source = torchvision.models.resnet18()
-    torch.save(source.state_dict(), tmp_path / "resnet18.pth")
-    backbone = build_backbone(BackboneConfig(name="resnet18", weights=str(tmp_path / "resnet18.pth"), out_channels=16))
-    assert torch.equal(backbone.body.conv1.weight, source.conv1.weight)
+# ---------------------------------------------------------------- §3.6 RoI selection
+A, B, C = [0.0, 0.0, 10.0, 10.0], [5.5, 0.0, 15.5, 10.0], [7.0, 0.0, 17.0, 10.0]  # IoU(A,B) 0.29, IoU(A,C) 0.18
+
+
+def _candidates() -> tuple[torch.Tensor, torch.Tensor]:
+    """Four proposals × (background, class 1, class 2); each proposal's class-specific
+    boxes are the same box. Class 1: A 0.9, B 0.8, C 0.7; class 2: A 0.6."""
+    boxes = torch.tensor([A, B, C, A])[:, None, :].repeat(1, 3, 1)
+    scores = torch.tensor([[0.1, 0.9, 0.0], [0.2, 0.8, 0.0], [0.3, 0.7, 0.0], [0.4, 0.0, 0.6]])
+    return boxes, scores
+
+
+def _select(theta: float = 0.05, nms: float = 0.25, beta: int = 8, order: str = "confidence"):
+    boxes, scores = _candidates()
+    return select_rois(boxes, scores, (100, 100), beta=beta, score_thresh=theta, nms_thresh=nms, order=order)
+
+
+def test_roi_selection_classwise_nms_at_0_25_and_padding():
+    boxes, scores, labels, distinct = _select()
+    # B overlaps A of the same class by IoU 0.29 > 0.25: suppressed; C (0.18) stays; A of
+    # class 2 stays although it is A (NMS is per class).
+    assert distinct == 3
+    assert boxes.tolist() == [A, A, A, C, C, C, A, A]  # padding_indices(3, 8) = 0,0,0,1,1,1,2,2
+    assert labels.tolist() == [1, 1, 1, 1, 1, 1, 2, 2]
+    assert scores.tolist() == pytest.approx([0.9] * 3 + [0.7] * 3 + [0.6] * 2)
+    assert B in _select(nms=0.5)[0].tolist()  # at torchvision's usual 0.5, B would survive
+
+
+def test_roi_selection_applies_theta():
+    # θ = −0.01 accepts even the zero-score candidates (class 2 of C survives NMS); 0.05
+    # drops them; 0.65 also drops A of class 2 (0.6).
+    assert [_select(theta=theta)[3] for theta in (-0.01, 0.05, 0.65)] == [4, 3, 2]
+    boxes, scores, _, _ = _select(theta=0.65)
+    assert scores.min() > 0.65 and {tuple(b) for b in boxes.tolist()} == {tuple(A), tuple(C)}
+
+
+def test_roi_selection_keeps_the_top_beta_in_confidence_order():
+    generator = torch.Generator().manual_seed(0)
+    positions = torch.arange(20.0) * 12  # 20 disjoint boxes of class 1
+    boxes = torch.stack([positions, torch.zeros(20), positions + 10, torch.full((20,), 10.0)], 1)[:, None].repeat(1, 2, 1)
+    confidence = torch.rand(20, generator=generator)
+    scores = torch.stack([1 - confidence, confidence], 1)
+    chosen, chosen_scores, _, distinct = select_rois(boxes, scores, (20, 240), beta=16, score_thresh=-0.01,
+                                                     nms_thresh=0.25, order="confidence")
+    assert distinct == 16
+    assert chosen_scores.tolist() == pytest.approx(confidence.sort(descending=True).values[:16].tolist())
+    assert chosen[:, 0].tolist() == positions[confidence.argsort(descending=True)[:16]].tolist()
+
+
+def test_roi_selection_distance_order_sorts_the_padded_sequence():
+    boxes, _, labels, _ = _select(order="distance")
+    assert boxes.tolist() == [A, A, A, A, A, C, C, C]  # distances 0,0,0 (A/1), 0,0 (A/2), 7,7,7 (C)
+    assert labels.tolist() == [1, 1, 1, 2, 2, 1, 1, 1]
+
+
+def test_roi_selection_of_an_empty_image_is_the_whole_image():
+    for boxes, scores in ((torch.zeros(0, 3, 4), torch.zeros(0, 3)), _candidates()):
+        chosen, chosen_scores, labels, distinct = select_rois(boxes, scores, (60, 80), beta=4, score_thresh=0.99,
+                                                              nms_thresh=0.25, order="distance")
+        assert chosen.tolist() == [[0.0, 0.0, 80.0, 60.0]] * 4
+        assert chosen_scores.tolist() == [0.0] * 4 and labels.tolist() == [0] * 4 and distinct == 1
+
+
+# ---------------------------------------------------------------- §3.7.1 vectoriser
+def test_vectoriser_reduces_28_by_28_to_1_by_1_with_2_2_7_kernels():
+    vectoriser = RoIVectoriser(8)
+    convolutions = [m for m in vectoriser.layers if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.kernel_size, c.stride) for c in convolutions] == [((2, 2), (2, 2)), ((2, 2), (2, 2)), ((7, 7), (1, 1))]
+    sizes = []
+    for convolution in convolutions:
+        convolution.register_forward_hook(lambda module, inputs, output: sizes.append(tuple(output.shape[-2:])))
+    output = vectoriser(torch.randn(5, 8, 28, 28))
+    assert sizes == [(14, 14), (7, 7), (1, 1)]
+    assert output.shape == (5, 8)  # β×C×28×28 → β×C
+    with pytest.raises(ValueError, match="28"):
+        vectoriser(torch.randn(5, 8, 14, 14))
+
+
+# ---------------------------------------------------------------- §3.6 weight copy
+COPIED = ("box_head", "box_predictor", "mask_head")
+
+
+def test_weight_copy_covers_every_copied_module():
+    model = make_model()
+    branch, heads = model.roi_classification, model.roi_heads
+    pairs = {name: (getattr(branch, name), getattr(heads, name)) for name in COPIED}
+    pairs["mask_predictor"] = (branch.mask_upsampler.conv5_mask, heads.mask_predictor.conv5_mask)
+    # The branch holds nothing but these copies (and its loss reference).
+    copied = {f"{'mask_upsampler.conv5_mask' if name == 'mask_predictor' else name}.{key}"
+              for name, (target, _) in pairs.items() for key in target.state_dict()}
+    assert set(branch.state_dict()) - {"reference_loss"} == copied
+    model.sync_classification_branch(10.0)
+    for _, source in pairs.values():
+        _perturb(source)
+    for name, (target, source) in pairs.items():
+        assert any(not torch.equal(t, s) for t, s in zip(target.state_dict().values(), source.state_dict().values())), name
+    assert model.sync_classification_branch(5.0)
+    for name, (target, source) in pairs.items():
+        for key, value in source.state_dict().items():
+            assert torch.equal(target.state_dict()[key], value), f"{name}.{key}"
+
+
+@pytest.mark.parametrize("policy, reference", [("best", 4.725), ("previous", 4.8)])
+def test_smoothed_weight_copy_compares_epoch_means(policy, reference):
+    """``epoch_mean``: running mean of the epoch so far vs the best (previous) epoch mean."""
+    model = make_model(weight_copy_policy=policy, weight_copy_smoothing="epoch_mean")
+    losses = [[5.0, 6.0, 4.0], [4.0, 7.0, 4.9, 3.0], [4.8]]  # epoch means 5.0, 4.725, 4.8
+    copies = []
+    for epoch in losses:
+        copies.append([model.sync_classification_branch(loss) for loss in epoch])
+        model.end_epoch()
+    # Epoch 0 against +inf; epoch 1's running means 4, 5.5, 5.3, 4.725 against 5.0;
+    # epoch 2's 4.8 against 4.725. The reference then stays 4.725 ("best") or becomes
+    # the last epoch's mean ("previous").
+    assert copies == [[True, True, True], [True, False, False, True], [False]]
+    state = model.state_dict()
+    assert state["roi_classification.reference_loss"].item() == pytest.approx(reference)
+    assert state["roi_classification.epoch_loss_count"].item() == 0
+    plain = make_model()
+    assert [plain.sync_classification_branch(loss) for loss in losses[1]] == [True, False, False, True]
+    assert "roi_classification.epoch_loss_count" not in plain.state_dict()
+
+
+# ---------------------------------------------------------------- §3.6 proposals
+def test_classification_path_takes_train_proposals_in_training_and_test_proposals_at_inference():
+    counts = dict(rpn_pre_nms_top_n_train=200, rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_train=40,
+                  rpn_post_nms_top_n_test=24, rpn_nms_thresh=1.0)
+    for batchnorm in ("eval", "train"):
+        model = make_model(batchnorm_at_inference=batchnorm, **counts)
+        sizes: list[list[int]] = []
+        propose = model.rpn.propose
+
+        def recording(images, features, propose=propose):
+            proposals = propose(images, features)
+            sizes.append([len(p) for p in proposals])
+            return proposals
+
+        model.rpn.propose = recording
+        model.train()([torch.rand(3, 64, 64)], [{"image_label": torch.tensor(1)}])
+        with torch.no_grad():
+            model.eval()([torch.rand(3, 64, 64)])
+        assert sizes == [[40], [24]], batchnorm

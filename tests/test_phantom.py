@@ -13,6 +13,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage.measure import label as connected_components
 
+from lstmattn.data import cncb, covidx
 from lstmattn.data.phantom import (
     SEGMENTATION_CLASS_CYCLE,
     PhantomConfig,
@@ -222,8 +223,6 @@ def test_parallel_write_matches_serial(tmp_path: Path) -> None:
 
 
 def test_round_trip_through_the_real_loaders(dataset: Path) -> None:
-    covidx = pytest.importorskip("lstmattn.data.covidx")
-    cncb = pytest.importorskip("lstmattn.data.cncb")
     cls = covidx.CovidxClassificationDataset(dataset / "covidx" / "test.txt", dataset / "covidx" / "images")
     lines = (dataset / "covidx" / "test.txt").read_text().splitlines()
     assert len(cls) == len(lines)

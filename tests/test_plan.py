@@ -9,7 +9,7 @@ import pytest
 
 from lstmattn.engine.experiment import resolve_experiment, with_training
 from lstmattn.engine.parallel import TrainingFailed, train_experiments
-from lstmattn.engine.plan import CHAPTER_RUNS, CLASSIFIER_RUNS, PlannedRun, plan_experiment, planned_runs
+from lstmattn.engine.plan import CHAPTER_RUNS, CLASSIFIER_RUNS, TABLE4_BACKBONE, PlannedRun, plan_experiment, planned_runs
 from lstmattn.model import available_models
 from lstmattn.tables.paper_values import TABLE2
 from lstmattn.variants import ABLATIONS, TWO_CLASS
@@ -40,6 +40,19 @@ def test_planned_config_applies_model_and_train_overrides() -> None:
     assert experiment.variant == "loss_scheme=alternating"
     two_class = plan_experiment(base, PlannedRun("one-shot-affinity", TWO_CLASS, model={"num_image_classes": 2})).config
     assert two_class.model.num_image_classes == 2 and two_class.model_name == "one-shot-affinity"
+
+
+def test_table4_runs_use_resnext50_under_the_paper_profile_only() -> None:
+    """Table 4's caption: the two-class models were trained with ResNeXt50+FPN."""
+    two_class = [run for run in CHAPTER_RUNS[5] if run.variant == TWO_CLASS]
+    default = CHAPTER_RUNS[5][0]
+    paper, quick = resolve_experiment("paper"), resolve_experiment("quick")
+    for run in two_class:
+        assert plan_experiment(paper, run).config.model.backbone.name == TABLE4_BACKBONE == "resnext50_32x4d"
+        assert plan_experiment(quick, run).config.model.backbone == quick.model.backbone
+    assert plan_experiment(paper, default).config.model.backbone.name == "resnext101_32x8d"
+    config = plan_experiment(paper, two_class[0]).config
+    assert config.model.backbone.weights == "IMAGENET1K_V1" and config.model.backbone.fpn_levels == "c5"
 
 
 @pytest.fixture

@@ -15,11 +15,20 @@ from torch import nn
 from engine_fixtures import toy_bundle, toy_config
 from lstmattn.cli import main
 from lstmattn.engine.loading import load_trained_model
-from lstmattn.engine.predict import SERIES_NOTE, predict_slices, summarize_series, write_predictions_json
+from lstmattn.data.intensity import HISTOGRAM_BINS
+from lstmattn.engine.predict import (
+    PHANTOM_TRAINED,
+    SERIES_NOTE,
+    TrainingData,
+    predict_slices,
+    series_summaries,
+    summarize_series,
+    write_predictions_json,
+)
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.engine.trainer import train
 from lstmattn.labels import class_names_for
-from lstmattn.viz.overlays import overlay_size
+from lstmattn.viz.overlays import WARNING_COLOUR, header_height, overlay_size
 from lstmattn.viz.prediction_files import write_overlays
 
 PNG_NAME = "COVIDCTMD-P001-IM0027.png"
@@ -86,7 +95,7 @@ def test_predict_png_and_array_writes_json_and_overlay(model: nn.Module, png_sli
     overlays = write_overlays(predictions[:1], tmp_path)
     json_path = write_predictions_json(predictions[:1], tmp_path, overlays=overlays, header={"run_id": "toy"})
     document = json.loads(json_path.read_text())
-    assert document["run_id"] == "toy" and document["failures"] == [] and "series_summary" not in document
+    assert document["run_id"] == "toy" and document["failures"] == [] and "series_summaries" not in document
     (record,) = document["slices"]
     _assert_slice_record(record, (512, 512))
     assert overlays == [tmp_path / "overlays" / f"0000_{png_slice.stem}.png"] and (tmp_path / record["overlay"]) == overlays[0]
@@ -156,7 +165,7 @@ def test_cli_dicom_series_writes_slices_overlays_and_summary(run_dir: Path, samp
     for record in document["slices"]:
         _assert_slice_record(record, (512, 512))
         _assert_overlay(out / record["overlay"], (512, 512))
-    summary = document["series_summary"]
+    (summary,) = document["series_summaries"]
     assert "aggregation not done in the paper" in summary["note"]
     assert summary["num_slices"] == 4 and sum(summary["slice_counts"].values()) == 4
     for name in CLASS_NAMES:
@@ -176,7 +185,7 @@ def test_cli_folder_with_a_bad_file_reports_it_and_keeps_going(run_dir: Path, pn
     document = json.loads((out / "predictions.json").read_text())
     assert [Path(s["source"]).name for s in document["slices"]] == [PNG_NAME]
     assert [f["file"] for f in document["failures"]] == [str(bad)]
-    assert "series_summary" in document
+    assert len(document["series_summaries"]) == 1
 
 
 def test_cli_single_non_image_file_names_it(run_dir: Path, tmp_path: Path, capsys):
@@ -194,3 +203,158 @@ def test_cli_missing_path_is_a_usage_error(missing: str, run_dir: Path, png_slic
     assert status == 2
     assert capsys.readouterr().err.startswith(f"lstmattn: error: {absent}: no such")
     assert not (tmp_path / "out").exists()
+
+
+# --- bad inputs and models used outside their training (issue 15) ---------------------------
+
+
+def _no_inference(*args, **kwargs):
+    raise AssertionError("the model was loaded: the output location must be checked first")
+
+
+@pytest.mark.parametrize("where", ["existing file", "under a file", "unwritable folder"])
+def test_cli_bad_out_is_a_usage_error_before_any_inference(where: str, run_dir: Path, png_slice: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch, capsys):
+    monkeypatch.setattr("lstmattn.engine.loading.load_trained_model", _no_inference)
+    existing = tmp_path / "taken.json"
+    existing.write_text("{}")
+    out, message = {
+        "existing file": (existing, "exists and is not a folder"),
+        "under a file": (existing / "out", f"cannot be created, {existing} is a file"),
+        "unwritable folder": (Path("/sys/lstmattn-predictions"), "cannot write there"),  # read-only even for root
+    }[where]
+    status = main(["predict", str(png_slice), "--run", str(run_dir), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith(f"lstmattn: error: {out}: {message}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert existing.read_text() == "{}"
+
+
+def test_cli_huge_slice_is_downscaled_with_a_warning_and_a_tiny_one_refused(run_dir: Path, png_slice: Path, tmp_path: Path, capsys):
+    folder = tmp_path / "sizes"
+    folder.mkdir()
+    Image.open(png_slice).resize((6000, 6000), Image.Resampling.NEAREST).save(folder / "huge.png", compress_level=1)
+    Image.new("L", (10, 10)).save(folder / "tiny.png")
+    out = tmp_path / "out"
+    status = main(["predict", str(folder), "--run", str(run_dir), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert f"lstmattn: failed: {folder / 'tiny.png'}: 10x10 px is too small for a CT slice" in err
+    assert f"lstmattn: warning: {folder / 'huge.png'}: 6000x6000 px is far outside CT slice sizes" in err
+    document = json.loads((out / "predictions.json").read_text())
+    (record,) = document["slices"]
+    assert (record["height"], record["width"], record["original_height"], record["original_width"]) == (1024, 1024, 6000, 6000)
+    assert "downscaled to 1024x1024 px" in record["warnings"][0]
+    _assert_overlay(out / record["overlay"], (1024, 1024))
+    assert [f["file"] for f in document["failures"]] == [str(folder / "tiny.png")]
+
+
+def test_cli_truncated_dicom_is_reported_as_truncated(run_dir: Path, sample_data: Path, tmp_path: Path, capsys):
+    data = (sample_data / "dicom-series" / "P001" / SERIES_FILES[0]).read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[: len(data) // 2])
+    status = main(["predict", str(cut), "--run", str(run_dir), "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 1 and f"lstmattn: failed: {cut}: truncated or corrupt DICOM" in err and "no Modality" not in err
+
+
+def test_cli_two_patients_in_one_folder_are_two_series(run_dir: Path, sample_data: Path, tmp_path: Path):
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    folder = tmp_path / "two-patients"
+    folder.mkdir()
+    other_series = generate_uid()
+    for name in SERIES_FILES:
+        shutil.copy(sample_data / "dicom-series" / "P001" / name, folder / f"a_{name}")
+    for name in SERIES_FILES[:3]:  # same InstanceNumbers, another patient and series
+        dataset = pydicom.dcmread(sample_data / "dicom-series" / "P001" / name)
+        dataset.SeriesInstanceUID, dataset.PatientID = other_series, "OTHER-PATIENT"
+        dataset.save_as(folder / f"b_{name}")
+    out = tmp_path / "out"
+    status = main(["predict", str(folder), "--run", str(run_dir), "--out", str(out), "--no-overlays", "--no-progress"])
+    assert status == 0
+    document = json.loads((out / "predictions.json").read_text())
+    summaries = document["series_summaries"]
+    assert [(s["patient_id"], s["num_slices"]) for s in summaries] == [("98C14734-ASSH", 4), ("OTHER-PATIENT", 3)]
+    assert summaries[1]["series_instance_uid"] == other_series
+    series = [s["series_instance_uid"] for s in document["slices"]]
+    assert series == [summaries[0]["series_instance_uid"]] * 4 + [other_series] * 3
+    for uid in (summaries[0]["series_instance_uid"], other_series):
+        numbers = [s["instance_number"] for s in document["slices"] if s["series_instance_uid"] == uid]
+        assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+
+
+def test_cli_phantom_trained_model_says_so_everywhere(run_dir: Path, png_slice: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    status = main(["predict", str(png_slice), "--run", str(run_dir), "--out", str(out), "--no-progress"])
+    captured = capsys.readouterr()
+    assert status == 0
+    phantom_lines = [line for line in captured.err.splitlines() if PHANTOM_TRAINED in line]
+    assert len(phantom_lines) == 1 and phantom_lines[0].startswith("lstmattn: warning: run toy: trained on")
+    # the toy run's data bypassed build_data: an old run without statistics, said once
+    assert captured.err.count("not checked for being out of distribution") == 1
+    assert "slices/s)" in captured.out
+    document = json.loads((out / "predictions.json").read_text())
+    assert document["trained_on"] == PHANTOM_TRAINED and any(PHANTOM_TRAINED in w for w in document["warnings"])
+    with Image.open(out / document["slices"][0]["overlay"]) as overlay:
+        header = np.asarray(overlay.convert("RGB"))[: header_height(512)]
+    assert (header == WARNING_COLOUR).all(axis=-1).any(), "the overlay caption must warn in WARNING_COLOUR"
+
+
+def test_series_summary_carries_the_phantom_warning():
+    training = TrainingData("synthetic CT phantoms (tests)", True)
+    images = [np.zeros((32, 32), dtype=np.uint8)] * 2
+    predictions = predict_slices(_FixedOutputModel(), images, class_names=CLASS_NAMES, training=training)
+    (summary,) = series_summaries(predictions)
+    assert summary["trained_on"] == PHANTOM_TRAINED and any(PHANTOM_TRAINED in w for w in summary["warnings"])
+
+
+@pytest.fixture(scope="module")
+def phantom_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-step run trained through build_data on a tiny 64 px phantom set, so its
+    record holds the training intensity statistics."""
+    from dataclasses import replace
+
+    root = tmp_path_factory.mktemp("phantom-run")
+    config = toy_config(max_steps=1)
+    data = replace(config.data, root=str(root / "phantoms"), phantom_per_class={"train": 4, "val": 1, "test": 1},
+                   phantom_segmentation={"train": 2, "test": 1})
+    run = RunDirectory(root / "runs" / "phantom")
+    train(replace(config, data=data), run, progress=False, device="cpu")
+    return run.path
+
+
+def test_phantom_model_on_real_ct_warns_phantom_and_out_of_distribution(phantom_run_dir: Path, sample_data: Path,
+                                                                         tmp_path: Path, capsys):
+    record = RunDirectory(phantom_run_dir).record()
+    statistics = record["data"]["intensity"]
+    assert statistics["sample_slices"] == 12 and len(statistics["reference_histogram"]) == HISTOGRAM_BINS
+    real = tmp_path / "real"
+    real.mkdir()
+    images = sorted((sample_data / "covidx-ct-sample" / "images").glob("COVIDCTMD-normal001-*.png"))[:3]
+    for path in [*images, *(sample_data / "dicom-series" / "P001" / name for name in SERIES_FILES[:2])]:
+        shutil.copy(path, real / path.name)
+    out = tmp_path / "out"
+    status = main(["predict", str(real), "--run", str(phantom_run_dir), "--out", str(out), "--no-overlays", "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 0
+    warnings = [line for line in err.splitlines() if line.startswith("lstmattn: warning: ")]
+    assert any(PHANTOM_TRAINED in line for line in warnings)
+    assert any("5 of 5 slices are out of distribution" in line for line in warnings)
+    document = json.loads((out / "predictions.json").read_text())
+    assert all(s["intensity"]["out_of_distribution"] for s in document["slices"])
+    assert all(any(w.startswith("out of distribution") for w in s["warnings"]) for s in document["slices"])
+    summaries = document["series_summaries"]  # the P001 DICOM series, then the PNG slices
+    assert [(s["patient_id"], s["out_of_distribution_slices"]) for s in summaries] == [("98C14734-ASSH", 2), (None, 3)]
+    assert all(len(s["warnings"]) == 2 and s["trained_on"] == PHANTOM_TRAINED for s in summaries)
+
+
+def test_phantom_model_on_its_own_phantoms_is_in_distribution(phantom_run_dir: Path, tmp_path: Path, capsys):
+    phantoms = Path(RunDirectory(phantom_run_dir).record()["data"]["root"]) / "covidx" / "images"
+    out = tmp_path / "out"
+    status = main(["predict", str(phantoms), "--run", str(phantom_run_dir), "--out", str(out), "--no-overlays", "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 0 and "out of distribution" not in err and PHANTOM_TRAINED in err
+    document = json.loads((out / "predictions.json").read_text())
+    assert not any(s["intensity"]["out_of_distribution"] for s in document["slices"])

@@ -59,11 +59,11 @@ def test_unevaluated_run_is_none(tmp_path: Path) -> None:
 
 
 def test_identity_comes_from_the_record_not_the_folder_name(tmp_path: Path) -> None:
-    path = make_run(tmp_path, ONE_SHOT, profile="paper", seed=3, variant="roi_order=distance", folder="whatever",
+    path = make_run(tmp_path, ONE_SHOT, profile="paper", seed=3, variant="roi_order=confidence", folder="whatever",
                     test=classification(THREE, {"COVID-19": 0.9}, 0.9))
     results = read_run(path)
     assert results.run_id == "whatever"
-    assert (results.identity.model, results.identity.variant) == (ONE_SHOT, "roi_order=distance")
+    assert (results.identity.model, results.identity.variant) == (ONE_SHOT, "roi_order=confidence")
     assert (results.identity.profile, results.identity.seed) == ("paper", 3)
     assert [r.run_id for r in read_runs(tmp_path, profile="paper", seed=3)] == ["whatever"]
 

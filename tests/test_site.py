@@ -7,24 +7,25 @@ MathJax (vendored) typesets the equations, and that the tables and glued numbers
 the result files (manifests, ``test_predictions.csv``, ``test_metrics.json``).
 
 Chromium is Debian's ``/usr/bin/chromium`` (``$LSTMATTN_CHROMIUM`` overrides it); the
-test is skipped only when it is absent. CI installs it (``.ci/run``).
+test is skipped only when it (or playwright) is absent, and fails instead under
+``LSTMATTN_REQUIRE_BROWSER=1``, which CI sets (``.ci/run`` installs Chromium).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 import pytest
 
+from conftest import CHROMIUM
 from lstmattn.book import build as book
 from lstmattn.book.parameters import ChapterParameters
 
-CHROMIUM = Path(os.environ.get("LSTMATTN_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -37,8 +38,7 @@ LAUNCH_FLAGS = [
 CHAPTERS = (1, 2, 6)
 PROJECT_VENDOR_CACHE = book.PROJECT_ROOT / "_build" / ".vendor-cache"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"headless Chromium not found at {CHROMIUM} "
-                                "(apt-get install -y chromium, or set LSTMATTN_CHROMIUM)")
+pytestmark = pytest.mark.usefixtures("chromium")  # skipped without it (failed under LSTMATTN_REQUIRE_BROWSER=1)
 
 TABLES_JS = """
 tables => tables.map(t => ({
@@ -67,9 +67,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pages(site: dict) -> dict[str, dict]:
+def pages(site: dict, playwright_api: ModuleType) -> dict[str, dict]:
     """Every HTML page of the site, loaded once: its tables, text and any errors."""
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extra installs playwright")
     html: Path = site["html"]
     loaded: dict[str, dict] = {}
     with playwright_api.sync_playwright() as p:
@@ -182,9 +181,8 @@ def test_chapter2_parameter_table_equals_the_model(pages: dict[str, dict], site:
     assert int(table.drop(index="whole model")["parameters"].astype(int).sum()) == sum(p.numel() for p in model.parameters())
 
 
-def test_attention_page_explorer_switches_slice_and_branch(site: dict) -> None:
+def test_attention_page_explorer_switches_slice_and_branch(site: dict, playwright_api: ModuleType) -> None:
     """Issue 7: on the built book's attention page, the static explorer reacts offline."""
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extra installs playwright")
     page_path = site["html"] / "notebooks" / "06_attention.html"
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_FLAGS, headless=True)

@@ -40,21 +40,32 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ONE_SHOT_TEST = classification(THREE, {"Normal": 0.9, "CP": 0.8, "COVID-19": 0.7531}, 0.8123)
 
 
-@pytest.fixture
-def runs(tmp_path: Path) -> Path:
-    root = tmp_path / "runs"
-    make_run(root, "one-shot-lstm-attention", test=ONE_SHOT_TEST, segmentation=segmentation(0.4))
-    make_run(root, "mask-rcnn", segmentation=segmentation(0.3))
-    make_run(root, "classifier-resnet18", test=classification(THREE, {"Normal": 0.5, "CP": 0.6, "COVID-19": 0.7}, 0.6))
-    make_run(root, "one-shot-lstm-attention", variant="roi_order=distance",
+def _fill(root: Path, **data) -> Path:
+    make_run(root, "one-shot-lstm-attention", test=ONE_SHOT_TEST, segmentation=segmentation(0.4), **data)
+    make_run(root, "mask-rcnn", segmentation=segmentation(0.3), **data)
+    make_run(root, "classifier-resnet18", test=classification(THREE, {"Normal": 0.5, "CP": 0.6, "COVID-19": 0.7}, 0.6),
+             **data)
+    make_run(root, "one-shot-lstm-attention", variant="roi_order=confidence",
              test=classification(THREE, {"Normal": 0.9, "CP": 0.8, "COVID-19": 0.8031}, 0.8323),
-             segmentation=segmentation(0.45))
-    make_run(root, "one-shot-lstm-attention", profile="paper", test=ONE_SHOT_TEST)  # other profile: ignored
+             segmentation=segmentation(0.45), **data)
+    make_run(root, "one-shot-lstm-attention", profile="paper", test=ONE_SHOT_TEST, **data)  # other profile: ignored
     (root / "_data").mkdir()  # phantom cache: not a run
     (root / "unfinished").mkdir()
     atomic_write_json({"run_id": "unfinished", "model": "mask-rcnn", "profile": "quick", "seed": 0},
                       root / "unfinished" / "record.json")
     return root
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    """Runs on synthetic phantoms."""
+    return _fill(tmp_path / "runs")
+
+
+@pytest.fixture
+def real_runs(tmp_path: Path) -> Path:
+    """The same runs, recorded as trained on the paper's data (COVIDx CT-1 / CNCB)."""
+    return _fill(tmp_path / "real-runs", data=REAL, phantom=False)
 
 
 def _row(result, model: str) -> pd.Series:
@@ -81,7 +92,8 @@ def test_tables_never_run_a_model_or_read_files_of_their_own() -> None:
 
 
 # --------------------------------------------------------------------------- table 1
-def test_table1_rows_paper_values_and_delta(runs: Path) -> None:
+def test_table1_rows_paper_values_and_delta(real_runs: Path) -> None:
+    runs = real_runs
     result = table1(runs, "quick")
     assert list(result.frame["row"]) == [row.label for row in TABLE1.rows]
     one_shot = _row(result, "one-shot-lstm-attention")
@@ -111,7 +123,8 @@ def test_missing_runs_are_not_run(runs: Path) -> None:
 
 
 # --------------------------------------------------------------------------- table 2
-def test_table2_rows_literature_and_uncertain_cells(runs: Path) -> None:
+def test_table2_rows_literature_and_uncertain_cells(real_runs: Path) -> None:
+    runs = real_runs
     result = table2(runs, "quick")
     assert len(result.frame) == len(TABLE2.rows) == 16
     one_shot = _row(result, "one-shot-lstm-attention")
@@ -138,6 +151,17 @@ def test_table2_rows_literature_and_uncertain_cells(runs: Path) -> None:
 def test_table2_f1_metric_choice(runs: Path) -> None:
     result = table2(runs, "quick", f1_metric="f1_paper_weights")
     assert _row(result, "one-shot-lstm-attention")["F1 ours"] == pytest.approx(80.23)
+
+
+def test_rows_on_other_data_than_the_papers_show_no_delta(runs: Path) -> None:
+    """Phantom (or other non-paper) runs stand beside the paper's values without Δ."""
+    result = table2(runs, "quick")
+    one_shot = _row(result, "one-shot-lstm-attention")
+    assert one_shot["COVID-19 paper"] == pytest.approx(95.74) and one_shot["COVID-19 ours"] == pytest.approx(75.31)
+    assert math.isnan(one_shot["COVID-19 Δ"]) and not one_shot["paper_data"]
+    assert not result.shows_delta and not any(c.endswith(" Δ") for c in result.display_frame().columns)
+    assert any("not comparable" in note for note in result.all_notes())
+    assert "evaluated checkpoint(s) best" in result.banner
 
 
 def test_phantom_banner(runs: Path) -> None:
@@ -211,18 +235,18 @@ def test_ablation_table_delta_vs_default(runs: Path) -> None:
     result = ablation_table(runs, "quick")
     assert list(result.frame["row"]) == ["default"] + [a.variant for a in ABLATIONS]
     assert list(result.frame.columns[:4]) == ["row", "model", "variant", "source"]
-    roi = result.frame[result.frame["row"] == "roi_order=distance"].iloc[0]
-    assert roi["status"] == "variant" and roi["variant"] == "roi_order=distance"
+    roi = result.frame[result.frame["row"] == "roi_order=confidence"].iloc[0]
+    assert roi["status"] == "variant" and roi["variant"] == "roi_order=confidence"
     assert roi["F1 Δ"] == pytest.approx(2.0) and roi["COVID-19 Δ"] == pytest.approx(5.0)
     assert roi["AP@0.5 Δ"] == pytest.approx(0.05)
-    assert result.delta("roi_order=distance", "F1") == pytest.approx(2.0)
+    assert result.delta("roi_order=confidence", "F1") == pytest.approx(2.0)
     assert math.isnan(result.delta("loss_scheme=alternating", "F1")) and math.isnan(result.delta("made_up=1", "F1"))
     assert (result.frame.iloc[2:]["status"] == NOT_RUN).all()
     display = result.display_frame()
     assert display.loc[1, "F1 Δ vs default"] == "+2.00" and display.loc[1, "AP@0.5 Δ vs default"] == "+0.050"
     assert "REFERENCE_CODE.md §6 item 3" in display.loc[1, "Source"]
-    custom = ablation_table(runs, "quick", ["roi_order=distance", "made_up=1"])
-    assert list(custom.frame["row"]) == ["default", "roi_order=distance", "made_up=1"]
+    custom = ablation_table(runs, "quick", ["roi_order=confidence", "made_up=1"])
+    assert list(custom.frame["row"]) == ["default", "roi_order=confidence", "made_up=1"]
     assert custom.frame["source"].iloc[2] == ""
 
 
@@ -242,7 +266,8 @@ def _markdown_rows(text: str) -> dict[str, dict[str, str]]:
             ([cell.strip() for cell in line.strip("|").split(" | ")] for line in lines[1:])}
 
 
-def test_write_table_csv_and_markdown_match_json(runs: Path, tmp_path: Path) -> None:
+def test_write_table_csv_and_markdown_match_json(real_runs: Path, tmp_path: Path) -> None:
+    runs = real_runs
     result = table2(runs, "quick")
     paths = write_table(result, tmp_path / "out")
     assert paths["csv"].name == "table2.csv" and paths["markdown"].name == "table2.md"

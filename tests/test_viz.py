@@ -16,7 +16,9 @@ from engine_fixtures import toy_bundle
 from lstmattn.data.phantom import PhantomConfig
 from lstmattn.model.affinity import OneShotAffinity
 from lstmattn.model.one_shot import OneShotLSTMAttention
-from lstmattn.viz.attention import HOOKED_STAGES, explain_slice, gallery_items, trace_forward, walk_through
+from lstmattn.viz.attention import explain_slice, gallery_items
+from lstmattn.viz.hooks import HOOKED_STAGES, trace_forward
+from lstmattn.viz.walkthrough import walk_through
 from lstmattn.viz.attention_figures import gallery_table, plot_attention_slice
 from lstmattn.viz.data_figures import data_counts, plot_phantom_gallery, plot_segmentation_examples
 from lstmattn.viz.model_figures import parameter_table, plot_roi_sequence

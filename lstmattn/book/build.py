@@ -10,23 +10,29 @@
    ``chapter_parameters``. The executed copy goes to ``<out>/notebooks/NN_*.ipynb``. A
    chapter that raises keeps its executed notebook (with the traceback in it) there and
    stops the build with a :class:`ChapterFailed` naming the chapter and that path.
+   Chapter 7 runs on the real-data folder (``ChapterParameters.real_data``); without
+   one it becomes a page saying what data it needs and how to get it.
 3. **Renders** the site (:mod:`lstmattn.book.site`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from lstmattn.book.missing_data import write_missing_data_page
 from lstmattn.book.parameters import ChapterParameters
 from lstmattn.book.site import PROJECT_ROOT, BookError, build_site, stage_sources, vendor_assets
 from lstmattn.config import save_config
 from lstmattn.engine.parallel import train_experiments
-from lstmattn.engine.plan import plan_experiment, planned_runs
+from lstmattn.engine.plan import needs_real_data, plan_experiment, planned_runs
+from lstmattn.io import remove_stale_temporaries, temporary_path
 
 __all__ = ["ChapterFailed", "BookBuild", "find_chapters", "run_chapter", "pin_config", "build_book"]
 
@@ -34,7 +40,10 @@ _CHAPTER_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_\-]+\.ipynb$")
 
 
 class ChapterFailed(BookError):
-    """A chapter notebook raised; ``notebook`` is the executed copy holding the error."""
+    """A chapter notebook raised; ``notebook`` is the executed copy holding the error.
+    The command line exits with 1 (an item of the build failed)."""
+
+    exit_status = 1
 
     def __init__(self, number: int, source: Path, notebook: Path, reason: str) -> None:
         self.number, self.source, self.notebook, self.reason = number, source, notebook, reason
@@ -103,6 +112,14 @@ def run_chapter(
     The notebook runs with ``cwd`` (default: the current directory) as its working
     directory, so ``output_dir="runs"`` shares runs with ``lstmattn train``. On an error
     the executed notebook is kept and :class:`ChapterFailed` is raised.
+
+    Papermill writes the notebook as it executes into a temporary file beside the
+    target, renamed onto it at the end: a killed build never leaves a half-executed
+    notebook under the chapter's name, and the next run removes the temporary file.
+
+    A chapter on real data (:func:`~lstmattn.engine.plan.needs_real_data`) without
+    ``parameters.real_data`` is not executed: its target is the page saying what data it
+    needs (:func:`~lstmattn.book.missing_data.write_missing_data_page`).
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -110,24 +127,38 @@ def run_chapter(
     source = _select(find_chapters(notebooks_dir), [number])[number]
     target = Path(out) / "notebooks" / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    values = (parameters or ChapterParameters()).as_dict()
+    remove_stale_temporaries(target.parent)
+    partial = temporary_path(target)
+    parameters = parameters or ChapterParameters()
+    if parameters.real_data is None and needs_real_data(number):
+        return write_missing_data_page(source, target)
+    values = parameters.as_dict()
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(target),
-            parameters={"chapter_parameters": values},
-            cwd=str(cwd or Path.cwd()),
-            kernel_name=kernel_name,
-            progress_bar=False,
-            log_output=log_output,
-            report_mode=False,
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"The specified file .* does not end in")  # the .tmp name
+            papermill.execute_notebook(
+                str(source),
+                str(partial),
+                parameters={"chapter_parameters": values},
+                cwd=str(cwd or Path.cwd()),
+                kernel_name=kernel_name,
+                progress_bar=False,
+                log_output=log_output,
+                report_mode=False,
+            )
     except PapermillExecutionError as error:
+        os.replace(partial, target)
         raise ChapterFailed(number, source, target, f"{error.ename}: {error.evalue}") from None
     except Exception as error:  # kernel death, bad notebook JSON, missing parameters cell ...
-        if not target.exists():
+        if partial.exists():
+            os.replace(partial, target)
+        elif not target.exists():
             shutil.copyfile(source, target)
         raise ChapterFailed(number, source, target, f"{type(error).__name__}: {error}") from error
+    except BaseException:  # interrupted (Ctrl-C): nothing half-written stays
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
     return target
 
 
@@ -178,7 +209,8 @@ def build_book(
     shown = ", ".join(f"{k}={v!r}" for k, v in parameters.as_dict().items() if k != "config" and v != defaults[k])
     echo(f"lstmattn book: {len(selected)} chapter(s), profile {resolved.profile}, parameters: {shown or 'defaults'}")
     if jobs > 1:
-        experiments = [e for e in (plan_experiment(resolved, p) for p in planned_runs(selected)) if e is not None]
+        experiments = [e for e in (plan_experiment(resolved, p, real_data=parameters.real_data) for p in planned_runs(selected))
+                       if e is not None]
         start = time.perf_counter()
         try:
             train_experiments(experiments, root=parameters.output_dir, jobs=jobs, device=parameters.device,

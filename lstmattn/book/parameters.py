@@ -38,7 +38,11 @@ class ChapterParameters:
     ``profile`` is a profile name or a YAML config file; ``config``, when set, is the
     config file the book build resolved once (it wins over ``profile`` and the training
     overrides). ``epochs``/``max_steps``/``seed``/``data_root`` override the profile;
-    ``output_dir`` is the runs folder the chapters train into and reuse.
+    ``output_dir`` is the runs folder the chapters train into and reuse. ``real_data``
+    is the real-data folder of chapter 7 (``sarscov2-ct/`` and ``medseg-semiseg/train/``
+    under it; see :data:`lstmattn.config.REAL_DATA_LAYOUT`), whose runs use their own
+    profile (:data:`lstmattn.engine.plan.REAL_DATA_PROFILE`) with this seed and
+    ``max_steps``; ``None``: chapter 7 says what data it needs instead.
     """
 
     profile: str = "quick"
@@ -49,6 +53,7 @@ class ChapterParameters:
     max_steps: int | None = None
     output_dir: str = "runs"
     seed: int = 0
+    real_data: str | None = None
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "ChapterParameters":
@@ -110,10 +115,11 @@ class Chapter:
 
     def experiment(self, label: str = ONE_SHOT) -> Experiment:
         """The experiment of planned run ``label`` (``model`` or ``model-variant``)."""
-        experiment = plan_experiment(self.config, _planned(label))
+        experiment = plan_experiment(self.config, _planned(label), real_data=self.parameters.real_data)
         if experiment is None:
             raise LstmattnError(f"{label}: the data of profile {self.profile!r} cannot serve this run "
-                                "(a two-class run on COVIDx-CT needs data.ictcf_root)")
+                                "(a two-class run on COVIDx-CT needs data.ictcf_root; a run on real CT slices "
+                                "needs the real_data parameter)")
         return experiment
 
     def run(self, label: str = ONE_SHOT) -> RunDirectory:
@@ -124,7 +130,7 @@ class Chapter:
     def runs(self, number: int) -> dict[str, RunDirectory]:
         """Label → finished run, for every run of chapter ``number`` its data can serve."""
         return {p.label: self.run(p.label) for p in CHAPTER_RUNS.get(number, ())
-                if plan_experiment(self.config, p) is not None}
+                if plan_experiment(self.config, p, real_data=self.parameters.real_data) is not None}
 
     def results(self, label: str = ONE_SHOT) -> RunResults:
         """The result files of ``label``'s run, read (the run is trained first if needed)."""

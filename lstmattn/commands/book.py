@@ -25,6 +25,9 @@ def _add_chapter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
     parser.add_argument("--data-root", help="data folder (phantom cache or real data root)")
     parser.add_argument("--output-dir", help="runs folder the chapters train into and reuse (default: runs)")
+    parser.add_argument("--real-data", metavar="DIR",
+                        help="real-data folder of chapter 7 (sarscov2-ct/, medseg-semiseg/train/; see `lstmattn data "
+                             "verify`); without it chapter 7 says what data it needs")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="set a chapter parameter, papermill style (VALUE is parsed as YAML: 2, null, cpu)")
 
@@ -79,9 +82,11 @@ def _parameters(args: argparse.Namespace) -> "ChapterParameters":
     from lstmattn.book.parameters import ChapterParameters
 
     values: dict[str, Any] = {"profile": args.profile}
-    for option in ("max_steps", "epochs", "seed", "device", "data_root", "output_dir"):
+    for option in ("max_steps", "epochs", "seed", "device", "data_root", "output_dir", "real_data"):
         if getattr(args, option) is not None:
             values[option] = getattr(args, option)
+    if "real_data" in values:  # the chapters and the training workers may run elsewhere
+        values["real_data"] = str(Path(values["real_data"]).resolve())
     values.update(parse_parameter(name, value) for name, value in args.parameter)
     return ChapterParameters.from_mapping(values)
 

@@ -13,7 +13,8 @@ _LAYOUTS = """expected ROOT layouts (see data_manifests/*.yaml):
   covidx-ct-sample   ROOT/labels.txt + ROOT/images/
   cncb-segmentation  ROOT/{train,test}_split_segmentation.txt + ROOT/imgs/ + ROOT/masks/
   ictcf              ROOT/{train,test}_ictcf.txt + ROOT/images/ (0_nCT*.jpg, 2_pCT*.jpg)
-  medseg-semiseg     ROOT/Imgs/ + ROOT/GT/"""
+  medseg-semiseg     ROOT/Imgs/ + ROOT/GT/
+  sarscov2-ct        ROOT/COVID/ + ROOT/non-COVID/ (one folder per class)"""
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -48,6 +49,9 @@ def _prepare(args: argparse.Namespace) -> int:
     for name, entry in written.items():
         print(f"wrote {out / name}: {entry['lines']:,} lines, sha256 {entry['sha256']}")
     print(f"recorded in {out / DERIVED_SPLITS_FILE}")
+    train_list, holdout_list = written
+    print(f"a run reads them with data.train_list: {train_list} and data.holdout_list: {holdout_list} "
+          "(the seed-0 lists are the default)")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from lstmattn.config import PROFILES
@@ -30,9 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     evaluate = subparsers.add_parser("evaluate", help="write result files for a trained run")
     evaluate.add_argument("run", type=Path, help="run folder (runs/<run-id>) or a checkpoint inside one")
-    evaluate.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    evaluate.add_argument("--checkpoint", choices=["last", "best"],
+                          help="last, or best validation F1 (default: the run config's train.evaluate_checkpoint, last)")
     evaluate.add_argument("--device")
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    evaluate.add_argument("--data", type=Path, metavar="FOLDER",
+                          help="score the run on this labelled folder instead of its own test splits: class folders "
+                               "(e.g. COVID/ and non-COVID/), a COVIDx list beside images/, or MedSeg Imgs/ + GT/")
+    evaluate.add_argument("--split", help="split name of the --data result files (default: from the folder's name)")
+    evaluate.add_argument("--out", type=Path, help="where the --data result files go (default: the run's results/)")
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_evaluate)
 
@@ -75,7 +82,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     checkpoint = args.run.stem if args.run.suffix == ".pt" else args.checkpoint
     if not path.is_dir():
         raise LstmattnError(f"{args.run}: no such run folder or checkpoint")
-    written = evaluate_run(RunDirectory(path), checkpoint=checkpoint, device=args.device, n_resamples=args.bootstrap, progress=not args.no_progress)
+    if args.data is None and (args.split or args.out):
+        raise LstmattnError("--split and --out go with --data FOLDER")
+    if args.data is not None:
+        from lstmattn.engine.folder_evaluation import evaluate_folder
+
+        written = evaluate_folder(RunDirectory(path), args.data, checkpoint=checkpoint, split=args.split, out=args.out,
+                                  device=args.device, n_resamples=args.bootstrap, progress=not args.no_progress)
+    else:
+        run = RunDirectory(path)
+        with run.lock():  # not while another process trains or evaluates it
+            written = evaluate_run(run, checkpoint=checkpoint, device=args.device, n_resamples=args.bootstrap,
+                                   progress=not args.no_progress)
     for name, file in written.items():
         print(f"{name}: {file}")
     return 0
@@ -106,9 +124,16 @@ def _run_all(args: argparse.Namespace) -> int:
 
 
 def _runs_list(args: argparse.Namespace) -> int:
+    """One line per run; a run whose record cannot be read gets a warning line on stderr."""
+    import warnings
+
     from lstmattn.engine.runs import list_runs
 
-    rows = list_runs(args.root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = list_runs(args.root)
+    for warning in caught:
+        print(f"lstmattn: warning: {warning.message}", file=sys.stderr)
     if not rows:
         print("no runs")
         return 0

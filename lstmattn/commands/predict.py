@@ -1,13 +1,19 @@
 """``lstmattn predict``: classify slices, segment lesions and show the attention.
 
 Exit status: 0 when every slice was predicted, 1 when some file failed (each failure is
-reported on stderr and in the JSON), 2 for usage errors (missing input or run folder).
+reported on stderr and in the JSON), 2 for usage errors (missing input or run folder, an
+output location that is a file or cannot be written: checked before any inference).
+
+Warnings (stderr, one line each, and the JSON's ``warnings``): a model trained on
+synthetic phantoms, a run without training intensity statistics, slices out of the
+training distribution (one line for all), and each slice far outside CT slice sizes.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +21,7 @@ from lstmattn.errors import LstmattnError
 
 if TYPE_CHECKING:
     from lstmattn.engine.predict import PredictionReport, SlicePrediction
+    from lstmattn.engine.runs import RunDirectory
 
 __all__ = ["register"]
 
@@ -22,7 +29,8 @@ _MAX_SLICE_LINES = 20
 
 _EPILOG = """INPUT is a PNG/JPEG slice, a CT DICOM file, a DICOM series folder or a folder of
 slices (PNG/JPEG/DICOM mixed). Writes OUT/predictions.json and OUT/overlays/*.png.
-A folder also gets a scan-level summary, which is NOT part of the paper."""
+A folder also gets a scan-level summary per DICOM series, which is NOT part of the paper.
+Slices under 32 px a side are refused; slices over 1024 px are downscaled."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", type=Path, help="slice file, DICOM file, DICOM series folder or folder of slices")
     parser.add_argument("--run", type=Path, required=True, help="trained run folder (runs/<run-id>)")
-    parser.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    parser.add_argument("--checkpoint", choices=["best", "last"],
+                        help="which checkpoint to load (default: the one the run evaluates, train.evaluate_checkpoint)")
     parser.add_argument("--out", type=Path, help="output folder (default: predictions/<input name>)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
     parser.add_argument("--score-threshold", type=float, default=0.5, help="detection score threshold for lesions and lungs (default 0.5)")
@@ -62,34 +71,68 @@ def _slice_line(prediction: "SlicePrediction") -> str:
     return f"{prediction.source}: {prediction.predicted_class} ({probabilities}); {len(prediction.lesions)} lesion(s)"
 
 
-def _print_report(report: "PredictionReport", summary: dict | None) -> None:
+def _print_summary(summary: dict, several: bool) -> None:
+    burden = summary["lesion_burden"]["fraction"]
+    series = f" of series {summary['series_instance_uid']} (patient {summary['patient_id']})" if several else ""
+    print(f"scan-level summary{series} ({summary['note']}):")
+    print(f"  slices per predicted class: {summary['slice_counts']}")
+    print("  max / mean sigma(Delta): " + ", ".join(f"{name} {summary['max_probability'][name]:.3f} / {summary['mean_probability'][name]:.3f}" for name in summary["slice_counts"]))
+    print(f"  lesion burden (lesion px / lung px): {'n/a (no lung detected)' if burden is None else f'{burden:.4f}'}")
+    if summary["trained_on"]:
+        print(f"  model trained on: {summary['trained_on']}")
+
+
+def _print_report(report: "PredictionReport", summaries: list[dict], warnings: list[str]) -> None:
     for prediction in report.predictions[:_MAX_SLICE_LINES]:
         print(_slice_line(prediction))
     if len(report.predictions) > _MAX_SLICE_LINES:
         print(f"... {len(report.predictions) - _MAX_SLICE_LINES} more slices in the JSON")
     for failure in report.failures:
         print(f"lstmattn: failed: {failure.error}", file=sys.stderr)
-    if summary is not None:
-        burden = summary["lesion_burden"]["fraction"]
-        print(f"scan-level summary ({summary['note']}):")
-        print(f"  slices per predicted class: {summary['slice_counts']}")
-        print("  max / mean sigma(Delta): " + ", ".join(f"{name} {summary['max_probability'][name]:.3f} / {summary['mean_probability'][name]:.3f}" for name in summary["slice_counts"]))
-        print(f"  lesion burden (lesion px / lung px): {'n/a (no lung detected)' if burden is None else f'{burden:.4f}'}")
+    for summary in summaries:
+        _print_summary(summary, several=len(summaries) > 1)
+    input_warnings = [f"{p.source}: {warning}" for p in report.predictions for warning in p.input_warnings]
+    for line in [*input_warnings[:_MAX_SLICE_LINES], *warnings]:
+        print(f"lstmattn: warning: {line}", file=sys.stderr)
+    if len(input_warnings) > _MAX_SLICE_LINES:
+        print(f"lstmattn: warning: ... {len(input_warnings) - _MAX_SLICE_LINES} more slice warnings in the JSON", file=sys.stderr)
+
+
+def _run_record(run: "RunDirectory") -> dict:
+    """The run's ``record.json``, or ``{}`` when it is missing or unreadable (what the
+    model was trained on then comes from ``config.yaml``)."""
+    try:
+        return run.record()
+    except (OSError, ValueError, LstmattnError):
+        return {}
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from lstmattn.engine.loading import load_trained_model, resolve_device
-    from lstmattn.engine.predict import predict_path, summarize_series, write_predictions_json
+    from lstmattn.engine.loading import load_trained_model, resolve_checkpoint, resolve_device
+    from lstmattn.engine.predict import (
+        TrainingData,
+        check_output_folder,
+        predict_path,
+        run_warnings,
+        series_summaries,
+        write_predictions_json,
+    )
     from lstmattn.engine.runs import RunDirectory
     from lstmattn.labels import class_names_for
     from lstmattn.viz.prediction_files import write_overlays
 
     _check_arguments(args)
+    out = args.out or Path("predictions") / args.input.resolve().name
+    check_output_folder(out, overlays=not args.no_overlays)
     run = RunDirectory(args.run)
+    config = run.config()
+    training = TrainingData.from_record(_run_record(run), data_source=config.data.source)
     device = resolve_device(args.device)
-    model = load_trained_model(run, args.checkpoint, device)
-    class_names = class_names_for(run.config().model.num_image_classes)
+    checkpoint = resolve_checkpoint(run, args.checkpoint)
+    model = load_trained_model(run, checkpoint, device)
+    class_names = class_names_for(config.model.num_image_classes)
     progress = not args.no_progress and sys.stderr.isatty()
+    started = time.perf_counter()
     report = predict_path(
         model,
         args.input,
@@ -98,12 +141,28 @@ def _predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=device,
         progress=progress,
+        training=training,
     )
-    summary = summarize_series(report.predictions) if report.is_series and report.predictions else None
-    header = {"input": str(args.input), "run": str(args.run), "run_id": run.run_id, "checkpoint": args.checkpoint, "class_names": list(class_names)}
-    out = args.out or Path("predictions") / args.input.resolve().name
-    overlays = [] if args.no_overlays else write_overlays(report.predictions, out, progress=progress and report.is_series)
-    json_path = write_predictions_json(report.predictions, out, overlays=overlays, failures=report.failures, summary=summary, header=header)
-    _print_report(report, summary)
-    print(f"wrote {json_path} ({len(overlays)} overlay PNGs); {len(report.predictions)} predicted, {len(report.failures)} failed")
+    summaries = series_summaries(report.predictions) if report.is_series else []
+    warnings = run_warnings(training, report.predictions, f"run {run.run_id}")
+    header = {
+        "input": str(args.input),
+        "run": str(args.run),
+        "run_id": run.run_id,
+        "checkpoint": checkpoint,
+        "class_names": list(class_names),
+        "trained_on": training.trained_on,
+        "training_data": training.description,
+        "warnings": warnings,
+    }
+    try:
+        overlays = [] if args.no_overlays else write_overlays(report.predictions, out, progress=progress and report.is_series)
+        json_path = write_predictions_json(report.predictions, out, overlays=overlays, failures=report.failures, summaries=summaries, header=header)
+    except OSError as error:
+        raise LstmattnError(f"{out}: cannot write the predictions ({error})") from None
+    elapsed = time.perf_counter() - started
+    _print_report(report, summaries, warnings)
+    rate = len(report.predictions) / elapsed if elapsed > 0 else 0.0
+    print(f"wrote {json_path} ({len(overlays)} overlay PNGs); {len(report.predictions)} predicted, {len(report.failures)} failed; "
+          f"{elapsed:.1f} s ({rate:.1f} slices/s)")
     return 1 if report.failures else 0

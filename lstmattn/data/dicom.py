@@ -8,19 +8,29 @@ COVID-CT-MD series this reproduces the published COVIDx PNGs pixel for pixel; PN
 
 Compressed transfer syntaxes (COVID-CT-MD uses JPEG-lossless) need ``pylibjpeg`` +
 ``pylibjpeg-libjpeg`` (package dependencies) or ``python-gdcm``.
+
+A file cut short is reported as "truncated or corrupt", not by the first attribute its
+remains happen to lack: pydicom reads such files without raising, so the reader
+watches for its end-of-file warnings, an empty data set, a value shorter than its
+declared length and a header without Modality or pixel data.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lstmattn.data.windowing import hu_to_covidx_uint8
 from lstmattn.errors import DataError
 
-__all__ = ["DicomSlice", "is_dicom_file", "read_dicom_hu", "read_dicom_slice", "read_dicom_series"]
+__all__ = ["DicomSlice", "DicomHeader", "is_dicom_file", "read_dicom_header", "read_dicom_hu", "read_dicom_slice", "read_dicom_series"]
+
+_TRUNCATED = "truncated or corrupt DICOM"
+_UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,15 @@ class DicomSlice:
     instance_number: int
     path: Path
     image: np.ndarray  # uint8 [H, W]
+
+
+@dataclass(frozen=True)
+class DicomHeader:
+    """The header fields that place a slice in its scan (``None`` when absent)."""
+
+    instance_number: int | None
+    series_instance_uid: str | None
+    patient_id: str | None
 
 
 def is_dicom_file(path: str | Path) -> bool:
@@ -45,25 +64,64 @@ def is_dicom_file(path: str | Path) -> bool:
         return False
 
 
-def _read_dataset(path: Path, *, stop_before_pixels: bool = False):
+def _short_value(dataset: Any) -> bool:
+    """True when an element read from the file holds fewer bytes than its declared
+    length (the file ends inside it). Only raw, not yet converted elements are looked at."""
+    from pydicom.dataelem import RawDataElement
+
+    return any(
+        isinstance(element, RawDataElement)
+        and element.value is not None
+        and element.length != _UNDEFINED_LENGTH
+        and len(element.value) < element.length
+        for element in dataset.elements()
+    )
+
+
+def _read_dataset(path: Path, *, stop_before_pixels: bool = False) -> Any:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     if not path.is_file():
         raise DataError(path, "file not found")
     try:
-        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError as error:
         raise DataError(path, f"not a DICOM file: {error}") from None
     except (OSError, ValueError, EOFError, AttributeError, KeyError) as error:
-        raise DataError(path, f"cannot parse DICOM: {error}") from None
+        raise DataError(path, f"{_TRUNCATED}, cannot parse it: {error}") from None
+    if any("end of file" in str(warning.message).lower() for warning in caught):
+        raise DataError(path, f"{_TRUNCATED}: the file ends before its data does")
+    if len(dataset) == 0:
+        raise DataError(path, f"{_TRUNCATED}: no data element could be read after the file meta header")
+    if _short_value(dataset):
+        raise DataError(path, f"{_TRUNCATED}: the file ends inside a data element")
+    return dataset
 
 
-def _check_ct(path: Path, dataset) -> None:
+def _check_ct(path: Path, dataset: Any) -> None:
     modality = getattr(dataset, "Modality", None)
+    if modality is None and "PixelData" not in dataset:
+        raise DataError(path, f"{_TRUNCATED}: neither a Modality nor pixel data (is the file cut short?)")
     if modality != "CT":
         found = "no Modality" if modality is None else f"Modality {modality!r}"
         raise DataError(path, f"not a CT slice ({found}; expected 'CT')")
+
+
+def read_dicom_header(path: str | Path) -> DicomHeader:
+    """InstanceNumber, SeriesInstanceUID and PatientID of a DICOM file (header only)."""
+    path = Path(path)
+    header = _read_dataset(path, stop_before_pixels=True)
+    number = getattr(header, "InstanceNumber", None)
+    series = getattr(header, "SeriesInstanceUID", None)
+    patient = getattr(header, "PatientID", None)
+    return DicomHeader(
+        None if number is None else int(number),
+        str(series) if series else None,
+        str(patient) if patient else None,
+    )
 
 
 def read_dicom_hu(path: str | Path) -> np.ndarray:
@@ -76,7 +134,7 @@ def read_dicom_hu(path: str | Path) -> np.ndarray:
     dataset = _read_dataset(path)
     _check_ct(path, dataset)
     if "PixelData" not in dataset:
-        raise DataError(path, "DICOM has no pixel data")
+        raise DataError(path, f"DICOM has no pixel data ({_TRUNCATED}?)")
     try:
         stored = dataset.pixel_array
     except Exception as error:  # pydicom raises many types for codec/format problems

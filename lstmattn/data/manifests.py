@@ -4,6 +4,9 @@ One YAML file per data set in ``data_manifests/`` (override the folder with
 ``$LSTMATTN_MANIFESTS``). A manifest records the sources, citation and terms, the
 expected ROOT layout, and per split file its format, line count, per-class counts,
 byte size and SHA-256 (``null`` where the upstream list was not available to hash).
+Sets published without split files (folder-per-class sets, MedSeg) record instead the
+image count of each folder and one SHA-256 over their whole content
+(:func:`content_sha256`).
 ``lstmattn data verify`` checks a user's copy against it; see
 ``data_manifests/README.md`` for the schema.
 """
@@ -28,6 +31,7 @@ __all__ = [
     "available_manifests",
     "load_manifest",
     "file_sha256",
+    "content_sha256",
 ]
 
 #: How a split file's lines are parsed: COVIDx six-field lines, bare names, iCTCF
@@ -66,6 +70,8 @@ class Manifest:
     mask_values: list[int] | None
     images: int | None
     splits: dict[str, SplitSpec]
+    class_dirs: dict[str, int] = field(default_factory=dict)
+    content_sha256: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -88,6 +94,14 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def content_sha256(files: dict[str, str]) -> str:
+    """One SHA-256 over a set of files: the hex SHA-256 of the UTF-8 text made of one
+    line ``<file SHA-256>  <relative path>`` per file (the ``sha256sum`` format), sorted
+    by relative path. ``files`` maps relative path (``/`` separators) → file SHA-256."""
+    text = "".join(f"{files[path]}  {path}\n" for path in sorted(files))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _split_spec(path: Path, key: str, raw: Any) -> SplitSpec:
@@ -140,5 +154,7 @@ def load_manifest(name_or_path: str | Path) -> Manifest:
         mask_values=layout.get("mask_values"),
         images=layout.get("images"),
         splits={key: _split_spec(path, key, spec) for key, spec in (raw.get("splits") or {}).items()},
+        class_dirs={str(k): int(v) for k, v in (layout.get("class_dirs") or {}).items()},
+        content_sha256=layout.get("content_sha256"),
         notes=[str(n).strip() for n in raw.get("notes", [])],
     )

@@ -10,6 +10,7 @@ Terms: non-commercial use only.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from lstmattn.data.segmentation import LabelMapSegmentationDataset, pair_images_with_masks
 from lstmattn.labels import LESION_NAMES
@@ -29,6 +30,8 @@ class MedsegSegmentationDataset(LabelMapSegmentationDataset):
         image_dir: the ``Imgs`` folder; every ``.jpg``/``.jpeg``/``.png`` is used,
             in natural order of the names.
         mask_dir: the ``GT`` folder of ``<stem>.png`` palette masks.
+        names: the image file names to serve (a split list), in order; default every
+            image of ``image_dir``.
         image_size: square resize (bilinear image, nearest mask) or ``None``.
         min_component_area: components of at most this many pixels are dropped.
 
@@ -40,11 +43,12 @@ class MedsegSegmentationDataset(LabelMapSegmentationDataset):
         image_dir: str | Path,
         mask_dir: str | Path,
         *,
+        names: Sequence[str] | None = None,
         image_size: int | None = None,
         min_component_area: int = 100,
     ) -> None:
         super().__init__(
-            pair_images_with_masks(image_dir, mask_dir),
+            pair_images_with_masks(image_dir, mask_dir, names),
             MEDSEG_LABELS,
             known_values=tuple(MEDSEG_MASK_VALUES),
             image_size=image_size,

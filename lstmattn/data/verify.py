@@ -7,7 +7,10 @@ What is checked (``lstmattn data verify``):
   per-class counts;
 * with image checks on: every listed image present and decodable (PNG ``verify()``
   checks every chunk's CRC; JPEGs are decoded), 8-bit, body box inside the image;
-  every mask present, decodable, of the image's size and holding only known values.
+  every mask present, decodable, of the image's size and holding only known values;
+* sets without split files: the image count of the image folder or of each class
+  folder, and, where the manifest records it, the SHA-256 over all images and masks
+  (:func:`lstmattn.data.manifests.content_sha256`).
 
 Nothing stops at the first bad file: all problems are collected into a
 :class:`VerifyReport`, grouped by kind in :meth:`VerifyReport.summary`.
@@ -30,7 +33,7 @@ from lstmattn.data.covidx import parse_class_digit_list, parse_covidx_split
 from lstmattn.data.ictcf import parse_ictcf_split
 from lstmattn.data.images import IMAGE_SUFFIXES, load_label_map
 from lstmattn.data.instances import unexpected_values
-from lstmattn.data.manifests import Manifest, SplitSpec, available_manifests, load_manifest
+from lstmattn.data.manifests import Manifest, SplitSpec, available_manifests, content_sha256, file_sha256, load_manifest
 from lstmattn.data.splits import canonical_list_bytes, parse_name_list
 from lstmattn.errors import DataError
 from lstmattn.io import natural_key
@@ -40,6 +43,7 @@ __all__ = ["PROBLEM_KINDS", "Problem", "VerifyReport", "detect_manifest", "verif
 #: Problem kinds, in report order.
 PROBLEM_KINDS: tuple[str, ...] = (
     "layout", "split file", "malformed line", "count", "missing", "unreadable", "wrong size", "unexpected value",
+    "content",
 )
 
 _WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
@@ -107,9 +111,10 @@ def detect_manifest(root: str | Path) -> str:
     for name in available_manifests():
         manifest = load_manifest(name)
         required = [spec.file for spec in manifest.splits.values() if spec.required]
+        folders = [dirs for dirs in (manifest.image_dirs, manifest.mask_dirs) if dirs] + [[d] for d in manifest.class_dirs]
         if required and all((root / file).is_file() for file in required):
             matches.append(name)
-        elif not required and all(any((root / d).is_dir() for d in dirs) for dirs in (manifest.image_dirs, manifest.mask_dirs) if dirs):
+        elif not required and folders and all(any((root / d).is_dir() for d in dirs) for dirs in folders):
             matches.append(name)
     if len(matches) != 1:
         found = f"it matches {', '.join(matches)}" if matches else "no manifest's files are there"
@@ -284,13 +289,16 @@ def verify_dataset(
     if not check_images:
         return report
 
-    images = _resolve_dir(report, root, manifest.image_dirs, Path(image_dir) if image_dir else None, "image")
-    masks = None
-    if manifest.mask_dirs:
-        masks = _resolve_dir(report, root, manifest.mask_dirs, Path(mask_dir) if mask_dir else None, "mask")
+    if manifest.class_dirs:
+        images, masks, entries = root, None, _class_dir_entries(report, root, manifest.class_dirs)
+    else:
+        images = _resolve_dir(report, root, manifest.image_dirs, Path(image_dir) if image_dir else None, "image")
+        masks = None
+        if manifest.mask_dirs:
+            masks = _resolve_dir(report, root, manifest.mask_dirs, Path(mask_dir) if mask_dir else None, "mask")
     if images is None or (manifest.mask_dirs and masks is None):
         return report
-    if not manifest.splits:
+    if not manifest.splits and not manifest.class_dirs:
         names = sorted((p.name for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
         if manifest.images is not None and len(names) != manifest.images:
             report.add("count", images, f"{len(names):,} images, manifest expects {manifest.images:,}")
@@ -309,4 +317,31 @@ def verify_dataset(
                              unit="img", disable=not progress, leave=False):
             report.problems += problems
     report.checked.append(f"{len(jobs):,} images" + (" and masks" if masks is not None else "") + f" under {images}")
+    if manifest.content_sha256 is not None:
+        files = [path for job in jobs.values() for path in (job.image, job.mask) if path is not None and path.is_file()]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            digests = dict(zip((f"{p.parent.name}/{p.name}" for p in files), pool.map(file_sha256, files)))
+        digest = content_sha256(digests)
+        if digest != manifest.content_sha256:
+            report.add("content", root, f"SHA-256 over the {len(files):,} image and mask files is {digest}, the manifest's "
+                       f"{manifest.content_sha256} (a file differs, is missing or is extra)")
+        else:
+            report.checked.append(f"content SHA-256 over {len(files):,} files matches")
     return report
+
+
+def _class_dir_entries(report: VerifyReport, root: Path, class_dirs: dict[str, int]) -> list[tuple[str, object, str]]:
+    """``(folder/name, None, folder/)`` of every image in the class folders, checking each
+    folder's image count."""
+    entries: list[tuple[str, object, str]] = []
+    for folder, expected in class_dirs.items():
+        path = root / folder
+        if not path.is_dir():
+            report.add("layout", path, f"class folder {folder}/ not found")
+            continue
+        names = sorted((p.name for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
+        if len(names) != expected:
+            report.add("count", path, f"{len(names):,} images, manifest expects {expected:,}")
+        report.checked.append(f"{folder}/: {len(names):,} images")
+        entries += [(f"{folder}/{name}", None, f"{folder}/") for name in names]
+    return entries

@@ -8,7 +8,10 @@
   two-class runs of Table 4): together they are the run's identity (model, variant,
   profile, seed, data), recorded in ``record.json`` when training starts.
 * :func:`ensure_run` trains and evaluates an experiment unless a finished run of it
-  exists, so every chapter reuses one training per model and profile.
+  exists, so every chapter reuses one training per model and profile. "Finished" means
+  evaluated from the checkpoint the config asks for (``train.evaluate_checkpoint``:
+  ``last`` by default, ``best`` as an option); a run evaluated from another one is
+  evaluated again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmattn.config import PROFILES, ExperimentConfig, get_profile, load_config, to_dict
+from lstmattn.engine.loading import resolve_checkpoint
 from lstmattn.engine.results import evaluate_run
 from lstmattn.engine.runs import RunDirectory, runs_root
 from lstmattn.engine.trainer import train
@@ -99,8 +103,15 @@ class Experiment:
         return RunDirectory((Path(root) if root is not None else runs_root()) / self.run_id)
 
     def is_evaluated(self, root: str | Path | None = None) -> bool:
-        """Whether a finished, evaluated run of this experiment exists under ``root``."""
-        return self.folder(root).record().get("status") == "evaluated"
+        """Whether a finished run of this experiment exists under ``root``, evaluated
+        from the checkpoint its config asks for."""
+        return _evaluated_as_configured(self.folder(root))
+
+
+def _evaluated_as_configured(run: RunDirectory) -> bool:
+    """``run`` is evaluated, from the checkpoint ``train.evaluate_checkpoint`` selects."""
+    record = run.record()
+    return record.get("status") == "evaluated" and record.get("evaluated_checkpoint") == resolve_checkpoint(run)
 
 
 def ensure_run(
@@ -114,7 +125,10 @@ def ensure_run(
 ) -> RunDirectory:
     """Train and evaluate ``experiment`` unless a finished run of it exists; return its
     folder. A killed run is resumed; a folder holding a different config or another
-    variant is never reused silently."""
+    variant is never reused silently. Training and evaluating hold the run's lock, so a
+    run another process (another book build, ``lstmattn train``) is working on is
+    refused with :class:`~lstmattn.engine.runs.RunInUse`; reusing a finished run only
+    reads it."""
     run = experiment.folder(root)
     if run.config_path.is_file() and to_dict(run.config()) != to_dict(experiment.config):
         raise LstmattnError(f"{run.path}: holds a run with a different config; delete it or name another variant")
@@ -122,10 +136,12 @@ def ensure_run(
     recorded = (record.get("identity") or {}).get("variant", experiment.variant)
     if recorded != experiment.variant:
         raise LstmattnError(f"{run.path}: holds variant {recorded!r}, not {experiment.variant!r}")
-    status = record.get("status")
-    if status not in ("trained", "evaluated"):
-        train(experiment.config, run, resume=run.checkpoint("last").exists(), device=device, progress=progress,
-              variant=experiment.variant, **train_options)
-    if status != "evaluated":
-        evaluate_run(run, device=device, progress=progress, n_resamples=n_resamples)
+    if _evaluated_as_configured(run):
+        return run
+    with run.lock():
+        if run.record().get("status") not in ("trained", "evaluated"):
+            train(experiment.config, run, resume=run.checkpoint("last").exists(), device=device, progress=progress,
+                  variant=experiment.variant, **train_options)
+        if not _evaluated_as_configured(run):
+            evaluate_run(run, device=device, progress=progress, n_resamples=n_resamples)
     return run

@@ -40,7 +40,10 @@ def default_jobs() -> int:
 
 
 class TrainingFailed(LstmattnError):
-    """Some experiments failed to train or evaluate; ``failures`` maps run id → error."""
+    """Some experiments failed to train or evaluate; ``failures`` maps run id → error.
+    The command line exits with 1 (some items failed)."""
+
+    exit_status = 1
 
     def __init__(self, failures: Mapping[str, str]) -> None:
         self.failures = dict(failures)

@@ -11,13 +11,29 @@ Inputs are PNG/JPEG slices, CT DICOM files, DICOM series folders or folders of s
 * the attention record of §3.7: α of the positive and negative branch over the β RoIs,
   with the RoI boxes, scores, labels and sequence order.
 
-Several slices (a series) also get a scan-level summary — per-class slice counts, the
-maximum and mean σ(Δ), and the lesion burden — that the paper does *not* define; it is
-labelled as such wherever it appears.
+Several slices (a folder) also get a scan-level summary per series — per-class slice
+counts, the maximum and mean σ(Δ), and the lesion burden — that the paper does *not*
+define; it is labelled as such wherever it appears. DICOM files of different series
+(SeriesInstanceUID) in one folder are never merged: each series is ordered by
+InstanceNumber and summarised on its own; PNG/JPEG slices form one more group, in
+natural name order.
+
+Inputs are fitted for the model (:func:`lstmattn.data.images.fit_slice`): a slice under
+32 px a side is refused, one over 1024 px on its long side is downscaled right after
+decoding (boxes, areas and overlays are then in the downscaled pixels; the record keeps
+the stored size), and one far outside CT slice sizes gets a warning.
+
+What the model was trained on travels with every output (:class:`TrainingData`, from
+the run's ``record.json``): a model trained on synthetic phantoms is labelled
+:data:`PHANTOM_TRAINED` in the JSON header, each series summary, each overlay caption
+and on the console; each slice is checked against the training data's grey-level
+statistics and flagged out of distribution when far from them
+(:mod:`lstmattn.data.intensity`).
 
 Written layout (:func:`write_predictions_json`)::
 
-    OUT/predictions.json          header, "slices", "failures", optional "series_summary"
+    OUT/predictions.json          header (trained_on, warnings), "slices", "failures",
+                                  "series_summaries" (folders: one per series)
 
 This module draws nothing: the overlay PNGs of ``lstmattn predict`` (``OUT/overlays/``)
 are drawn by :mod:`lstmattn.viz.prediction_files`, whose paths each slice record names.
@@ -25,6 +41,7 @@ are drawn by :mod:`lstmattn.viz.prediction_files`, whose paths each slice record
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -35,14 +52,17 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lstmattn import __version__
-from lstmattn.data.dicom import is_dicom_file
-from lstmattn.data.images import IMAGE_SUFFIXES, load_slice, to_image_tensor
+from lstmattn.data.dicom import is_dicom_file, read_dicom_header
+from lstmattn.data.images import IMAGE_SUFFIXES, FittedSlice, fit_slice, load_fitted_slice, to_image_tensor
+from lstmattn.data.intensity import IntensityCheck, IntensityReference
 from lstmattn.errors import DataError, LstmattnError
 from lstmattn.io import atomic_write_json, natural_key
 from lstmattn.labels import LESION_LABELS, LUNG_LABEL, SEGMENTATION_NAMES
 
 __all__ = [
     "SERIES_NOTE",
+    "PHANTOM_TRAINED",
+    "TrainingData",
     "SliceInput",
     "Lesion",
     "SlicePrediction",
@@ -54,6 +74,9 @@ __all__ = [
     "slice_prediction",
     "predict_path",
     "summarize_series",
+    "series_summaries",
+    "run_warnings",
+    "check_output_folder",
     "write_predictions_json",
 ]
 
@@ -63,15 +86,53 @@ SERIES_NOTE = (
     "scan-level numbers are a convenience of this package"
 )
 NO_LUNG_NOTE = "no lung (label 1) detected above the score threshold; lesion percentages undefined"
+#: What a model trained on the synthetic phantoms is labelled with in every output.
+PHANTOM_TRAINED = "synthetic phantoms — not a diagnostic model"
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a run's model was trained on, from its ``record.json``: the data's
+    description, whether it was the synthetic phantoms, and its grey-level statistics
+    (``None`` for a run recorded before they were kept)."""
+
+    description: str
+    is_phantom: bool
+    intensity: IntensityReference | None = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], *, data_source: str | None = None) -> "TrainingData":
+        """From ``record.json`` (``identity`` and ``data``); ``data_source`` (the config's
+        ``data.source``) decides ``is_phantom`` when the record does not say."""
+        identity = record.get("identity") if isinstance(record.get("identity"), Mapping) else {}
+        data = record.get("data") if isinstance(record.get("data"), Mapping) else {}
+        description = str(identity.get("data") or data.get("description") or data_source or "unknown data")
+        is_phantom = identity.get("is_phantom")
+        if not isinstance(is_phantom, bool):
+            is_phantom = data_source == "phantom"
+        return cls(description, is_phantom, IntensityReference.from_record(data.get("intensity")))
+
+    @property
+    def trained_on(self) -> str:
+        """:data:`PHANTOM_TRAINED` for a phantom-trained model, else the data's description."""
+        return PHANTOM_TRAINED if self.is_phantom else self.description
 
 
 @dataclass(frozen=True)
 class SliceInput:
-    """One slice ready for the model: where it came from and its ``uint8[H, W]`` pixels."""
+    """One slice ready for the model: where it came from and its ``uint8[H, W]`` pixels.
+
+    DICOM slices carry their InstanceNumber, SeriesInstanceUID and PatientID;
+    ``original_size`` is the stored ``(H, W)`` when ``image`` was downscaled, and
+    ``warnings`` are the problems found on reading (without the file name)."""
 
     source: str
     image: np.ndarray
     instance_number: int | None = None
+    series_instance_uid: str | None = None
+    patient_id: str | None = None
+    original_size: tuple[int, int] | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +178,12 @@ class SlicePrediction:
     image: np.ndarray = field(repr=False)
     lesion_map: np.ndarray = field(repr=False)
     instance_number: int | None = None
+    series_instance_uid: str | None = None
+    patient_id: str | None = None
+    original_size: tuple[int, int] | None = None
+    input_warnings: tuple[str, ...] = ()
+    intensity: IntensityCheck | None = None
+    trained_on: str | None = None
 
     @property
     def predicted_class(self) -> str:
@@ -124,17 +191,39 @@ class SlicePrediction:
 
     @property
     def size(self) -> tuple[int, int]:
-        """``(H, W)`` of the input slice."""
+        """``(H, W)`` of the slice as predicted (after any downscaling)."""
         return int(self.image.shape[0]), int(self.image.shape[1])
+
+    @property
+    def out_of_distribution(self) -> bool:
+        """Whether the slice's intensities are far from the training data's."""
+        return self.intensity is not None and self.intensity.out_of_distribution
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The slice's warnings, without its file name: reading (size) and, when its
+        intensities are far from the training data's, out of distribution."""
+        if not self.out_of_distribution:
+            return self.input_warnings
+        check = self.intensity
+        return (*self.input_warnings, f"out of distribution: grey-level histogram distance {check.distance:.2f} from "
+                f"the training slices' exceeds {check.threshold:.2f}; the prediction is unreliable")
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (no pixel arrays)."""
         height, width = self.size
+        original_height, original_width = self.original_size or self.size
         return {
             "source": self.source,
             "instance_number": self.instance_number,
+            "series_instance_uid": self.series_instance_uid,
+            "patient_id": self.patient_id,
             "height": height,
             "width": width,
+            "original_height": original_height,
+            "original_width": original_width,
+            "warnings": list(self.warnings),
+            "intensity": None if self.intensity is None else self.intensity.to_json(),
             "class_probabilities": dict(zip(self.class_names, self.class_probs)),
             "class_logits": dict(zip(self.class_names, self.class_logits)),
             "predicted_class": self.predicted_class,
@@ -162,7 +251,8 @@ class PredictionFailure:
 
 @dataclass
 class PredictionReport:
-    """The outcome of :func:`predict_path`: predictions in slice order, and failures."""
+    """The outcome of :func:`predict_path`: predictions in slice order (series after
+    series), and failures."""
 
     predictions: list[SlicePrediction]
     failures: list[PredictionFailure]
@@ -186,21 +276,23 @@ def list_slice_files(folder: str | Path) -> list[Path]:
     return sorted(files, key=lambda path: natural_key(path.name))
 
 
-def _instance_number(path: Path) -> int | None:
-    """A DICOM file's InstanceNumber (header only), or None."""
-    import pydicom
-
-    dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["InstanceNumber"])
-    number = getattr(dataset, "InstanceNumber", None)
-    return None if number is None else int(number)
+def _slice_input(source: str, fitted: FittedSlice, **dicom: Any) -> SliceInput:
+    """A :class:`SliceInput` from a fitted slice (``dicom``: its header fields)."""
+    original = fitted.original_size if fitted.original_size != fitted.image.shape else None
+    warnings = (fitted.warning,) if fitted.warning else ()
+    return SliceInput(source, fitted.image, original_size=original, warnings=warnings, **dicom)
 
 
 def load_slice_input(path: str | Path) -> SliceInput:
-    """Read one slice file; raises :class:`DataError` naming the file when it cannot."""
+    """Read one slice file, fitted for prediction (:func:`lstmattn.data.images.fit_slice`);
+    raises :class:`DataError` naming the file when it cannot, or when it is too small."""
     path = Path(path)
-    image = load_slice(path)
-    number = _instance_number(path) if is_dicom_file(path) else None
-    return SliceInput(str(path), image, number)
+    dicom: dict[str, Any] = {}
+    if is_dicom_file(path):
+        header = read_dicom_header(path)
+        dicom = {"instance_number": header.instance_number, "series_instance_uid": header.series_instance_uid,
+                 "patient_id": header.patient_id}
+    return _slice_input(str(path), load_fitted_slice(path), **dicom)
 
 
 def _as_input(item: str | Path | np.ndarray | SliceInput, index: int) -> SliceInput:
@@ -209,7 +301,8 @@ def _as_input(item: str | Path | np.ndarray | SliceInput, index: int) -> SliceIn
     if isinstance(item, np.ndarray):
         if item.ndim != 2 or item.dtype != np.uint8:
             raise ValueError(f"paths_or_arrays[{index}]: expected a uint8 array [H, W], got {item.dtype} {item.shape}")
-        return SliceInput(f"array[{index}]", item)
+        source = f"array[{index}]"
+        return _slice_input(source, fit_slice(item, source))
     return load_slice_input(item)
 
 
@@ -258,7 +351,15 @@ def _attention_record(attention: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def slice_prediction(item: SliceInput, output: Mapping[str, Any], class_names: tuple[str, ...], score_threshold: float) -> SlicePrediction:
+def slice_prediction(
+    item: SliceInput,
+    output: Mapping[str, Any],
+    class_names: tuple[str, ...],
+    score_threshold: float,
+    training: TrainingData | None = None,
+) -> SlicePrediction:
+    """One model output as a :class:`SlicePrediction`; with ``training``, the slice is
+    labelled with what the model was trained on and checked against its intensities."""
     keep = (output["scores"] >= score_threshold).cpu().numpy()
     boxes = output["boxes"].cpu().numpy()[keep]
     labels = output["labels"].cpu().numpy()[keep]
@@ -280,6 +381,12 @@ def slice_prediction(item: SliceInput, output: Mapping[str, Any], class_names: t
         image=item.image,
         lesion_map=lesion_map,
         instance_number=item.instance_number,
+        series_instance_uid=item.series_instance_uid,
+        patient_id=item.patient_id,
+        original_size=item.original_size,
+        input_warnings=item.warnings,
+        intensity=training.intensity.check(item.image) if training and training.intensity else None,
+        trained_on=training.trained_on if training else None,
     )
 
 
@@ -298,13 +405,17 @@ def predict_slices(
     batch_size: int = 4,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    training: TrainingData | None = None,
 ) -> list[SlicePrediction]:
     """Predict every slice with the one-shot model, in input order.
 
-    Items are slice files (PNG/JPEG/DICOM), ``uint8[H, W]`` arrays or :class:`SliceInput`.
-    An unreadable file raises :class:`DataError` naming it (:func:`predict_path` collects
-    such failures instead). Detections below ``score_threshold`` are dropped; masks are
-    binarised at 0.5.
+    Items are slice files (PNG/JPEG/DICOM), ``uint8[H, W]`` arrays or :class:`SliceInput`;
+    files and arrays are fitted for prediction (too small: refused; too large:
+    downscaled). An unreadable or refused file raises :class:`DataError` naming it
+    (:func:`predict_path` collects such failures instead). Detections below
+    ``score_threshold`` are dropped; masks are binarised at 0.5. ``training`` (what the
+    model was trained on) labels each prediction and checks it for being out of
+    distribution.
     """
     if not 0.0 <= score_threshold <= 1.0:
         raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
@@ -320,7 +431,7 @@ def predict_slices(
     for batch in tqdm(batches, total=total, desc="predict", unit="batch", disable=not progress, leave=False):
         inputs = [_as_input(item, index) for index, item in batch]
         outputs = model([to_image_tensor(item.image).to(device) for item in inputs])
-        predictions.extend(slice_prediction(item, output, names, score_threshold) for item, output in zip(inputs, outputs))
+        predictions.extend(slice_prediction(item, output, names, score_threshold, training) for item, output in zip(inputs, outputs))
     return predictions
 
 
@@ -337,13 +448,16 @@ def _input_files(path: Path) -> tuple[list[Path], bool]:
 
 
 def _slice_order(item: SliceInput) -> tuple[int, int, tuple]:
-    """DICOM slices by InstanceNumber first, then everything else by natural name."""
+    """Within a series: DICOM slices by InstanceNumber first, then everything else by
+    natural name."""
     if item.instance_number is not None:
-        return (0, item.instance_number, ())
+        return (0, item.instance_number, natural_key(Path(item.source).name))
     return (1, 0, natural_key(Path(item.source).name))
 
 
 def _load_all(files: Iterable[Path], progress: bool) -> tuple[list[SliceInput], list[PredictionFailure]]:
+    """Read every file (in natural name order); series are kept apart, in the order
+    their first file comes, each ordered by :func:`_slice_order`."""
     loaded, failures = [], []
     for path in tqdm(list(files), desc="read", unit="slice", disable=not progress, leave=False):
         try:
@@ -352,7 +466,10 @@ def _load_all(files: Iterable[Path], progress: bool) -> tuple[list[SliceInput], 
             failures.append(PredictionFailure(str(path), str(error)))
         except Exception as error:  # a header pydicom cannot parse, etc.: report, keep going
             failures.append(PredictionFailure(str(path), f"{path}: {type(error).__name__}: {error}"))
-    return sorted(loaded, key=_slice_order), failures
+    series_rank: dict[str | None, int] = {}
+    for item in loaded:
+        series_rank.setdefault(item.series_instance_uid, len(series_rank))
+    return sorted(loaded, key=lambda item: (series_rank[item.series_instance_uid], *_slice_order(item))), failures
 
 
 def predict_path(
@@ -364,12 +481,14 @@ def predict_path(
     batch_size: int = 4,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    training: TrainingData | None = None,
 ) -> PredictionReport:
     """Predict a slice file or every slice of a folder (DICOM series or mixed slices).
 
-    Unreadable files are reported in ``failures`` and skipped; a missing path or an
-    empty folder raises :class:`LstmattnError`. Series slices are ordered by DICOM
-    InstanceNumber, then by natural file name.
+    Unreadable or refused files are reported in ``failures`` and skipped; a missing path
+    or an empty folder raises :class:`LstmattnError`. A folder's slices are grouped by
+    DICOM series (SeriesInstanceUID; PNG/JPEG slices form one group), each ordered by
+    InstanceNumber, then by natural file name. ``training``: see :func:`predict_slices`.
     """
     files, is_series = _input_files(Path(path))
     loaded, failures = _load_all(files, progress and is_series)
@@ -381,8 +500,20 @@ def predict_path(
         batch_size=batch_size,
         device=device,
         progress=progress and is_series,
+        training=training,
     )
     return PredictionReport(predictions, failures, is_series)
+
+
+def _out_of_distribution_warning(predictions: Sequence[SlicePrediction]) -> str | None:
+    """One line for all out-of-distribution slices of ``predictions``, or None."""
+    flagged = [p for p in predictions if p.out_of_distribution]
+    if not flagged:
+        return None
+    distances = [p.intensity.distance for p in flagged]
+    return (f"{len(flagged)} of {len(predictions)} slices are out of distribution: their grey-level histograms lie "
+            f"{min(distances):.2f}-{max(distances):.2f} from the training slices' (threshold "
+            f"{flagged[0].intensity.threshold:.2f}); their predictions are unreliable")
 
 
 def summarize_series(predictions: Sequence[SlicePrediction]) -> dict[str, Any]:
@@ -390,7 +521,10 @@ def summarize_series(predictions: Sequence[SlicePrediction]) -> dict[str, Any]:
 
     ``slice_counts``: slices per predicted class; ``max_probability`` / ``mean_probability``:
     σ(Δ) per class over slices; ``lesion_burden``: total lesion pixels / total lung
-    pixels over all slices (``null`` when no lung was detected on any slice).
+    pixels over all slices (``null`` when no lung was detected on any slice). The series
+    (``series_instance_uid``, ``patient_id``: those of its first slice), what the model
+    was trained on (``trained_on``), the out-of-distribution slice count and the
+    ``warnings`` (a phantom-trained model, out-of-distribution slices) come with them.
     """
     if not predictions:
         raise ValueError("summarize_series needs at least one slice prediction")
@@ -398,9 +532,19 @@ def summarize_series(predictions: Sequence[SlicePrediction]) -> dict[str, Any]:
     probs = np.array([p.class_probs for p in predictions], dtype=np.float64)
     lesion_px = sum(p.lesion_area_px for p in predictions)
     lung_px = sum(p.lung_area_px or 0 for p in predictions)
+    trained_on = predictions[0].trained_on
+    warnings = [f"model trained on {trained_on}"] if trained_on == PHANTOM_TRAINED else []
+    out_of_distribution = _out_of_distribution_warning(predictions)
+    if out_of_distribution:
+        warnings.append(out_of_distribution)
     return {
         "note": SERIES_NOTE,
+        "series_instance_uid": predictions[0].series_instance_uid,
+        "patient_id": predictions[0].patient_id,
+        "trained_on": trained_on,
+        "warnings": warnings,
         "num_slices": len(predictions),
+        "out_of_distribution_slices": sum(p.out_of_distribution for p in predictions),
         "slice_counts": {name: sum(p.predicted_index == k for p in predictions) for k, name in enumerate(names)},
         "max_probability": dict(zip(names, probs.max(axis=0).tolist())),
         "mean_probability": dict(zip(names, probs.mean(axis=0).tolist())),
@@ -413,20 +557,69 @@ def summarize_series(predictions: Sequence[SlicePrediction]) -> dict[str, Any]:
     }
 
 
+def series_summaries(predictions: Sequence[SlicePrediction]) -> list[dict[str, Any]]:
+    """One :func:`summarize_series` per series (SeriesInstanceUID; slices without one
+    form one group), in the order the series first appear in ``predictions``."""
+    groups: dict[str | None, list[SlicePrediction]] = {}
+    for prediction in predictions:
+        groups.setdefault(prediction.series_instance_uid, []).append(prediction)
+    return [summarize_series(group) for group in groups.values()]
+
+
+def run_warnings(training: TrainingData, predictions: Sequence[SlicePrediction], run_name: str) -> list[str]:
+    """The warnings about the whole prediction, one line each: a model trained on
+    synthetic phantoms, a run without training intensity statistics (no
+    out-of-distribution check), and how many slices are out of distribution."""
+    warnings = []
+    if training.is_phantom:
+        warnings.append(f"{run_name}: trained on {PHANTOM_TRAINED}; its answers on real CT mean nothing")
+    if training.intensity is None:
+        warnings.append(f"{run_name}: the run recorded no training intensity statistics (trained before they were "
+                        "kept); inputs are not checked for being out of distribution")
+    out_of_distribution = _out_of_distribution_warning(predictions)
+    if out_of_distribution:
+        warnings.append(out_of_distribution)
+    return warnings
+
+
+def check_output_folder(out_dir: str | Path, *, overlays: bool = True) -> None:
+    """Raise :class:`LstmattnError` (one line naming the path) unless ``out_dir`` is, or
+    can be created as, a folder this process can write ``predictions.json`` (and
+    ``overlays/``) into. Creates nothing; meant to run before any inference."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LstmattnError(f"{out_dir}: exists and is not a folder (--out names the folder to write predictions.json into)")
+    existing = out_dir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise LstmattnError(f"{out_dir}: cannot be created, {existing} is a file")
+    if (out_dir / "predictions.json").is_dir():
+        raise LstmattnError(f"{out_dir / 'predictions.json'}: is a folder; cannot write the predictions there")
+    if overlays and (out_dir / "overlays").exists() and not (out_dir / "overlays").is_dir():
+        raise LstmattnError(f"{out_dir / 'overlays'}: is a file; cannot write the overlay PNGs there")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise LstmattnError(f"{out_dir}: cannot write there ({existing}: {error.strerror or error})") from None
+
+
 def write_predictions_json(
     predictions: Sequence[SlicePrediction],
     out_dir: str | Path,
     *,
     overlays: Sequence[str | Path] = (),
     failures: Sequence[PredictionFailure] = (),
-    summary: Mapping[str, Any] | None = None,
+    summaries: Sequence[Mapping[str, Any]] = (),
     header: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``out_dir/predictions.json`` atomically; returns its path.
 
     ``overlays``: the overlay PNG of each prediction, in order (empty: none drawn), stored
     in each slice record as ``overlay``, relative to ``out_dir``. ``header`` adds
-    provenance fields (run, checkpoint, input); ``summary`` is stored as ``series_summary``.
+    provenance fields (run, checkpoint, input, trained_on, warnings); ``summaries`` (one
+    per series, :func:`series_summaries`) are stored as ``series_summaries`` when given.
     """
     out_dir = Path(out_dir)
     if overlays and len(overlays) != len(predictions):
@@ -439,6 +632,6 @@ def write_predictions_json(
         slices.append(record)
     document: dict[str, Any] = {"lstmattn_version": __version__, **(header or {}), "slices": slices}
     document["failures"] = [failure.to_json() for failure in failures]
-    if summary is not None:
-        document["series_summary"] = dict(summary)
+    if summaries:
+        document["series_summaries"] = [dict(summary) for summary in summaries]
     return atomic_write_json(document, out_dir / "predictions.json")

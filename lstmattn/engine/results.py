@@ -7,7 +7,7 @@ from typing import Any
 
 from lstmattn.engine.datasets import DataBundle, build_data
 from lstmattn.engine.evaluation import classification_metrics, predict_classification, segmentation_metrics
-from lstmattn.engine.loading import load_trained_model, resolve_device
+from lstmattn.engine.loading import load_trained_model, resolve_checkpoint, resolve_device
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.io import atomic_write, atomic_write_json
 from lstmattn.errors import LstmattnError
@@ -18,19 +18,26 @@ __all__ = ["load_trained_model", "evaluate_run"]
 def evaluate_run(
     run: RunDirectory,
     *,
-    checkpoint: str = "best",
+    checkpoint: str | None = None,
     data: DataBundle | None = None,
     device: str | None = None,
     n_resamples: int = 1000,
     progress: bool = True,
 ) -> dict[str, Path]:
     """Evaluate on every classification test split and the segmentation test split;
-    returns the paths of the files written under ``run.results``."""
+    returns the paths of the files written under ``run.results``.
+
+    ``checkpoint`` (``last`` or ``best``; ``None``: the config's
+    ``train.evaluate_checkpoint``, ``last`` by default) is resolved by
+    :func:`~lstmattn.engine.loading.resolve_checkpoint`; the checkpoint actually used is
+    written as ``checkpoint`` into every result file's header and as
+    ``evaluated_checkpoint`` into ``record.json``."""
     if not run.config_path.is_file():
         raise LstmattnError(f"{run.path}: not a run folder (no config.yaml)")
     config = run.config()
     device_ = resolve_device(device)
     data = data or build_data(config, progress=progress)
+    checkpoint = resolve_checkpoint(run, checkpoint)
     model = load_trained_model(run, checkpoint, device_)
     num_classes = config.model.num_image_classes
     header: dict[str, Any] = {
@@ -58,5 +65,5 @@ def evaluate_run(
         segmentation = {**header, "split": "segmentation_test", **segmentation_metrics(model, data.segmentation_test, device=device_, progress=progress)}
         atomic_write_json(segmentation, run.results / "segmentation_test.json")
         written["segmentation_test"] = run.results / "segmentation_test.json"
-    run.update_record(status="evaluated")
+    run.update_record(status="evaluated", evaluated_checkpoint=checkpoint)
     return written

@@ -11,7 +11,10 @@ Loss schemes:
   reaches the RPN or the RoI heads), so no gradient masking is needed.
 
 After ``backward()`` and before ``optimizer.step()`` the RoI classification branch takes
-the segmentation heads' weights if L_SEG improved (§3.6, policy in the config).
+the segmentation heads' weights if L_SEG improved (§3.6, policy and smoothing in the
+config). Each step's log entry says whether it copied (``copied``); an ``epoch`` entry
+closes every epoch with the number of copies in it (``copies``), and a complete epoch
+ends the smoothed copy's epoch (``model.end_epoch()``).
 
 Determinism: ``train.seed`` seeds everything once; the sampler's pairs depend only on
 (seed, epoch, step); checkpoints hold the torch/NumPy/Python RNG states, so on CPU a run
@@ -38,12 +41,12 @@ from tqdm.auto import tqdm
 
 from lstmattn.config import ExperimentConfig, to_dict
 from lstmattn.data.joint import OneShotSampler
-from lstmattn.engine.checkpoint import load_checkpoint, save_checkpoint
+from lstmattn.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from lstmattn.engine.datasets import DataBundle, build_data
 from lstmattn.engine.evaluation import classification_metrics, predict_classification
 from lstmattn.engine.loading import resolve_device
 from lstmattn.engine.reproducibility import capture_rng_state, restore_rng_state, seed_everything
-from lstmattn.engine.runs import RunDirectory
+from lstmattn.engine.runs import RunDirectory, config_differences, describe_differences
 from lstmattn.errors import LstmattnError
 from lstmattn.losses import CLASSIFICATION_LOSS_NAME, SEGMENTATION_LOSS_NAMES, segmentation_loss
 from lstmattn.model import create
@@ -53,12 +56,14 @@ __all__ = ["TrainingState", "resolve_device", "build_model", "train"]
 
 @dataclass
 class TrainingState:
-    """Where a run stands: global step, epoch, step within the epoch, best validation F1."""
+    """Where a run stands: global step, epoch, step within the epoch, best validation F1,
+    and the §3.6 weight copies made so far in this epoch."""
 
     step: int = 0
     epoch: int = 0
     step_in_epoch: int = 0
     best_metric: float = -math.inf
+    epoch_copies: int = 0
 
 
 def build_model(config: ExperimentConfig) -> nn.Module:
@@ -144,7 +149,44 @@ def train(
 
     ``checkpoint_every`` writes ``last.pt`` every so many steps (and at every epoch end);
     ``stop_after_steps`` stops early after a checkpoint, as a killed run would (tests).
+
+    The main process holds the run's lock (:meth:`RunDirectory.lock`) throughout. Refused,
+    with one :class:`LstmattnError` line and nothing written: a run another process holds;
+    ``resume`` without ``checkpoints/last.pt`` (nothing to resume); ``resume`` with a
+    config that differs from the run's ``config.yaml`` (the differing fields are named);
+    a new start over existing checkpoints. A resume first cuts ``log.jsonl`` back to the
+    checkpoint, so the log stays one history.
     """
+    last = run.checkpoint("last")
+    if resume and not last.exists():
+        missing = f"run {run.run_id} does not exist ({run.path})" if not run.path.is_dir() else f"{last} does not exist"
+        raise LstmattnError(f"{missing}: nothing to resume; drop --resume to start the run")
+    rank, _, _ = _distributed()
+    with run.lock() if rank == 0 else nullcontext():
+        if resume and run.config_path.is_file():
+            differences = config_differences(to_dict(run.config()), to_dict(config))
+            if differences:
+                raise LstmattnError(
+                    f"run {run.run_id}: --resume with another config than the run's "
+                    f"({describe_differences(differences, 'in config.yaml', 'given')}); resume with the run's "
+                    "settings or train under another run id")
+        return _train_locked(config, run, resume=resume, device=device, data=data, progress=progress,
+                             checkpoint_every=checkpoint_every, stop_after_steps=stop_after_steps, variant=variant)
+
+
+def _train_locked(
+    config: ExperimentConfig,
+    run: RunDirectory,
+    *,
+    resume: bool,
+    device: str | None,
+    data: DataBundle | None,
+    progress: bool,
+    checkpoint_every: int,
+    stop_after_steps: int | None,
+    variant: str | None,
+) -> TrainingState:
+    """:func:`train`'s work once the run is held and the resume checked."""
     rank, world_size, local_rank = _distributed()
     is_main = rank == 0
     device_ = resolve_device(device, local_rank)
@@ -163,13 +205,16 @@ def train(
         weight_decay=config.train.weight_decay,
     )
     state = TrainingState()
-    if resume and last.exists():
+    log_size: int | None = 0  # a new start keeps nothing an earlier, killed start logged
+    if resume:
         checkpoint = load_checkpoint(last, map_location=device_)
-        core.load_state_dict(checkpoint["model"])
+        load_weights(core, checkpoint, config, last)
         optimizer.load_state_dict(checkpoint["optimizer"])
         state = TrainingState(**checkpoint["state"])
         restore_rng_state(checkpoint["rng"])
+        log_size = checkpoint.get("log_bytes")
     if is_main:
+        run.rewind_log(log_size, step=state.step)
         run.start(config, device=device_, data=data.record, variant=variant)
         run.update_record(status="training")
     model: nn.Module = core
@@ -198,7 +243,8 @@ def train(
             return
         payload = {"model": core.state_dict(), "state": vars(state).copy(), "config": to_dict(config)}
         if name == "last":
-            payload.update(optimizer=optimizer.state_dict(), scheduler=None, rng=capture_rng_state())
+            payload.update(optimizer=optimizer.state_dict(), scheduler=None, rng=capture_rng_state(),
+                           log_bytes=run.log_size())
         save_checkpoint(payload, run.checkpoint(name))
 
     bar = tqdm(total=total_steps, initial=state.step, desc=f"train {run.run_id}", disable=not (progress and is_main))
@@ -216,6 +262,7 @@ def train(
             )
             state.step += 1
             state.step_in_epoch += 1
+            state.epoch_copies += int(stats.get("copied", 0))
             bar.update(1)
             bar.set_postfix({k: f"{stats[k]:.3f}" for k in ("loss_segmentation", CLASSIFICATION_LOSS_NAME) if k in stats})
             if is_main:
@@ -230,10 +277,16 @@ def train(
                 break
         epoch_done = state.step_in_epoch >= steps_per_epoch
         if epoch_done or state.step >= total_steps:
+            if is_main:
+                run.log({"kind": "epoch", "epoch": state.epoch, "step": state.step, "steps": state.step_in_epoch,
+                         "complete": epoch_done, "copies": state.epoch_copies})
             _validate(core, config, data, run, state, device_, is_main, save)
         if epoch_done:
+            if hasattr(core, "end_epoch"):
+                core.end_epoch()
             state.epoch += 1
             state.step_in_epoch = 0
+            state.epoch_copies = 0
             save("last")
     bar.close()
     save("last")
@@ -266,7 +319,8 @@ def _check_replicas_agree(core: nn.Module, world_size: int) -> None:
 
 def _validate(core: nn.Module, config: ExperimentConfig, data: DataBundle, run: RunDirectory,
               state: TrainingState, device: torch.device, is_main: bool, save: Any) -> None:
-    """Classification metrics on the validation split; keeps the best checkpoint by F1.
+    """Classification metrics on the validation split; keeps the best checkpoint by F1
+    (evaluated only with ``train.evaluate_checkpoint="best"``; the default is the last).
     Segmentation-only models have no validation split: their best checkpoint is the last."""
     if not is_main:
         return

@@ -3,7 +3,6 @@ trained on the same classification data as the one-shot model."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
 import torch
@@ -13,6 +12,7 @@ from torch import Tensor, nn
 
 from lstmattn.errors import ConfigError
 from lstmattn.losses import CLASSIFICATION_LOSS_NAME
+from lstmattn.model.pretrained import load_pretrained
 from lstmattn.model.transform import PerImageStandardizeTransform
 
 __all__ = ["CLASSIFIER_ARCHITECTURES", "ImageClassifier", "build_classifier_network"]
@@ -34,39 +34,18 @@ def _head_name(architecture: str) -> str:
 
 
 def build_classifier_network(architecture: str, num_classes: int, weights: Optional[str] = None) -> nn.Module:
-    """A torchvision classifier with a ``num_classes``-way final layer.
+    """A torchvision classifier with a new ``num_classes``-way final layer.
 
-    ``weights``: ``None`` (random init), a torchvision weight-enum name such as
-    ``"IMAGENET1K_V1"``, or a local ``.pth``/``.pt``/``.bin`` state dict of the 1000-class
-    ImageNet model. Pretrained weights fill everything but the final layer, which is new.
+    ``weights`` (``model.backbone.weights``): ``None`` (random init), a torchvision
+    weight-enum name such as ``"IMAGENET1K_V1"``, or a local state dict of the 1000-class
+    ImageNet model, loaded by :func:`lstmattn.model.pretrained.load_pretrained` (same
+    cache, same offline error as the backbone). They fill everything but the final layer.
     """
     if architecture not in CLASSIFIER_ARCHITECTURES:
         raise ConfigError(f"classifier architecture must be one of {CLASSIFIER_ARCHITECTURES}, got {architecture!r}")
-    head = _head_name(architecture)
-    if weights is None:
-        return torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
-    if Path(weights).suffix in {".pth", ".pt", ".bin"}:
-        network = torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
-        path = Path(weights)
-        if not path.is_file():
-            raise ConfigError(f"{path}: classifier weight file not found")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
-        missing, unexpected = network.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith(head + ".")]
-        if missing or unexpected:
-            raise ConfigError(f"{path}: weights do not fit {architecture} (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        return network
-    enum_class = torchvision.models.get_model_weights(architecture)
-    try:
-        weights_enum = enum_class[weights]
-    except KeyError as error:
-        raise ConfigError(
-            f"backbone.weights={weights!r} is neither a file nor one of {[w.name for w in enum_class]} for {architecture}"
-        ) from error
-    network = torchvision.models.get_model(architecture, weights=weights_enum)
-    old: nn.Linear = getattr(network, head)
-    setattr(network, head, nn.Linear(old.in_features, num_classes))
+    network = torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
+    if weights is not None:
+        load_pretrained(network, architecture, weights, head=_head_name(architecture))
     return network
 
 

@@ -67,10 +67,11 @@ class MaskRCNNHeadsOnly(MaskRCNNBaseline):
     mask) learn (Table 1, "Mask R-CNN (heads only)").
 
     What initialises the frozen parts is not stated in the paper. Here they keep what the
-    config gives them: random initialisation by default, or the ImageNet weights of
-    ``backbone.weights`` for the body (the FPN and RPN are always random). With random
+    config gives them: the ImageNet weights of ``backbone.weights`` for the body (the
+    ``paper`` and ``reference`` profiles) or random initialisation (``quick``,
+    ``backbone.weights: null``); the FPN and RPN are always random. With random
     initialisation a frozen backbone means the heads learn on random features; that is
-    what this row of Table 1 measures on our data. The frozen parts' BatchNorm layers stay
+    what this row of Table 1 measures under ``quick``. The frozen parts' BatchNorm layers stay
     in eval mode in training too (their running statistics never change), whatever
     ``batchnorm_at_inference`` says. The RPN still reports its two losses, which carry no
     gradient.

@@ -110,6 +110,7 @@ class OneShotLSTMAttention(MaskRCNN):
             nms_thresh=config.roi_nms_thresh,
             order=config.roi_order,
             policy=config.weight_copy_policy,
+            smoothing=config.weight_copy_smoothing,
         )
         self.attention = AttentionLayer(
             channels,
@@ -145,6 +146,11 @@ class OneShotLSTMAttention(MaskRCNN):
         loss averaged over ranks so that every rank makes the same decision.
         """
         return self.roi_classification.sync_from(self.roi_heads, segmentation_loss)
+
+    def end_epoch(self) -> None:
+        """Called by the trainer after each complete epoch: closes the epoch of the
+        smoothed weight copy (``weight_copy_smoothing="epoch_mean"``; a no-op otherwise)."""
+        self.roi_classification.end_epoch()
 
     # ----------------------------------------------------------------- forward
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None) -> Any:  # type: ignore[override]

@@ -12,7 +12,8 @@ knowing what it is. The contract:
   ``class_logits``, ``class_probs`` (``FloatTensor[K]``) and ``predicted_class`` for
   classification models, and torchvision detections (``boxes``, ``labels``, ``scores``,
   ``masks``) for segmentation models.
-* optional: ``sync_classification_branch(segmentation_loss) -> bool`` (§3.6 weight copy).
+* optional: ``sync_classification_branch(segmentation_loss) -> bool`` (§3.6 weight copy)
+  and ``end_epoch()``, called after each complete training epoch (the smoothed copy).
 
 Builders take the :class:`~lstmattn.config.ExperimentConfig` and return the model.
 """

@@ -5,6 +5,13 @@ The branch never receives gradients of its own (its parameters have
 ``requires_grad=False``), but gradients flow *through* it, via RoIAlign, into the
 backbone. Its weights are refreshed from the segmentation heads by
 :meth:`RoIClassificationBranch.sync_from` whenever the segmentation loss improves.
+
+Proposals: the branch scores the RPN's post-NMS proposals of the current mode. While the
+model trains (``model.train()``, the classification images of a training step) that is
+``rpn_post_nms_top_n_train`` proposals per image after ``rpn_pre_nms_top_n_train`` per
+level; at inference (``model.eval()``, also with ``batchnorm_at_inference="train"``,
+which keeps only the backbone and the attention layer in training mode) the ``*_test``
+counts. The reference code has 200 of each, so there the two coincide.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.ops import batched_nms, boxes as box_ops
 
-__all__ = ["RoISequence", "RoIClassificationBranch", "padding_indices"]
+__all__ = ["RoISequence", "RoIClassificationBranch", "padding_indices", "select_rois"]
 
 
 @dataclass
@@ -59,6 +66,58 @@ def padding_indices(num_boxes: int, beta: int, device: torch.device | None = Non
     return torch.arange(beta, device=device) * num_boxes // beta
 
 
+def select_rois(
+    boxes: Tensor,
+    scores: Tensor,
+    shape: tuple[int, int],
+    *,
+    beta: int,
+    score_thresh: float,
+    nms_thresh: float,
+    order: Literal["confidence", "distance"],
+) -> tuple[Tensor, Tensor, Tensor, int]:
+    """§3.6 box selection in one image: the β RoIs of the sequence, in sequence order.
+
+    Args:
+        boxes: ``FloatTensor[P, K, 4]`` class-specific boxes decoded from P proposals
+            (column 0 is the background class).
+        scores: ``FloatTensor[P, K]`` class probabilities (softmax) of the proposals.
+        shape: the model-input image size ``(height, width)``; boxes are clipped to it.
+        beta: β, the sequence length.
+        score_thresh: θ; boxes with confidence ≤ θ are removed (θ < 0 keeps all).
+        nms_thresh: the IoU of the class-wise NMS (0.25 in the paper's model).
+        order: ``"confidence"`` (decreasing, §3.7.1) or ``"distance"`` (ascending
+            distance of the top-left corner from the image origin, §4.1).
+
+    Returns:
+        ``(boxes FloatTensor[β, 4], scores FloatTensor[β], labels Int64Tensor[β],
+        number of distinct boxes before padding)``. Fewer than β survivors are repeated
+        by :func:`padding_indices`; none at all (no proposals, or none above θ) gives the
+        whole image with score 0 and label 0.
+    """
+    num_classes = scores.shape[-1]
+    boxes = box_ops.clip_boxes_to_image(boxes, shape)[:, 1:].reshape(-1, 4)
+    labels = torch.arange(1, num_classes, device=scores.device).repeat(scores.shape[0])
+    scores = scores[:, 1:].reshape(-1)
+    widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    keep = (scores > score_thresh) & (widths > 0) & (heights > 0)
+    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+    keep = batched_nms(boxes, scores, labels, nms_thresh)[:beta]
+    if keep.numel() == 0:
+        height, width = shape
+        boxes = torch.tensor([[0.0, 0.0, float(width), float(height)]], device=scores.device)
+        scores = torch.zeros(1, device=scores.device)
+        labels = torch.zeros(1, dtype=torch.int64, device=scores.device)
+        keep = torch.zeros(1, dtype=torch.int64, device=scores.device)
+    index = keep[padding_indices(keep.numel(), beta, keep.device)]
+    boxes, scores, labels = boxes[index], scores[index], labels[index]
+    if order == "distance":
+        distance = torch.hypot(boxes[:, 0], boxes[:, 1])
+        ranked = torch.sort(distance, stable=True).indices
+        boxes, scores, labels = boxes[ranked], scores[ranked], labels[ranked]
+    return boxes, scores, labels, int(keep.numel())
+
+
 class RoIClassificationBranch(nn.Module):
     """Frozen box + mask heads that select β RoIs and extract their mask features (§3.6).
 
@@ -66,15 +125,21 @@ class RoIClassificationBranch(nn.Module):
     decoded and clipped, the background column dropped, boxes with confidence ≤ θ removed
     (θ = −0.01 accepts all, as §3.6 intends), NMS per class at ``nms_thresh``, and the
     top β by confidence kept, padded by :func:`padding_indices` when fewer survive. If an
-    image yields no box at all (no proposals), the whole image stands in with score 0.
+    image yields no box at all (no proposals), the whole image stands in with score 0
+    (:func:`select_rois`).
 
-    Order (§3.7.1 vs §4.1): ``"confidence"`` keeps decreasing confidence; ``"distance"``
-    sorts by the distance of each box's top-left corner from the image origin, ascending
-    (the reference code's order).
+    Order (§3.7.1 vs §4.1): ``"confidence"`` keeps decreasing confidence (§3.7.1);
+    ``"distance"`` sorts by the distance of each box's top-left corner from the image
+    origin, ascending (§4.1's reported model, and the reference code).
 
     Weight copy (§3.6): ``policy="best"`` copies when the segmentation loss is below the
     best loss seen so far (the paper's "improvement"); ``"previous"`` copies when it is
-    below the previous iteration's loss (the reference code).
+    below the previous iteration's loss (the reference code). ``smoothing="none"``
+    compares each step's loss (the paper); ``"epoch_mean"`` compares the running mean of
+    the losses of the current epoch with the best (``"previous"``: the last) mean of a
+    completed epoch (:meth:`end_epoch`), so that one lucky batch cannot stop the copy for
+    long. Copied: box head, box predictor, mask head and the mask predictor's transposed
+    convolution (the rest of the predictor is not part of the branch).
     """
 
     def __init__(
@@ -86,6 +151,7 @@ class RoIClassificationBranch(nn.Module):
         nms_thresh: float = 0.25,
         order: Literal["confidence", "distance"] = "confidence",
         policy: Literal["best", "previous"] = "best",
+        smoothing: Literal["none", "epoch_mean"] = "none",
     ) -> None:
         super().__init__()
         if beta < 1:
@@ -94,10 +160,12 @@ class RoIClassificationBranch(nn.Module):
             raise ValueError(f"order must be 'confidence' or 'distance', got {order!r}")
         if policy not in ("best", "previous"):
             raise ValueError(f"policy must be 'best' or 'previous', got {policy!r}")
+        if smoothing not in ("none", "epoch_mean"):
+            raise ValueError(f"smoothing must be 'none' or 'epoch_mean', got {smoothing!r}")
         if not roi_heads.has_mask():
             raise ValueError("roi_heads must have a mask branch")
         self.beta, self.score_thresh, self.nms_thresh = beta, score_thresh, nms_thresh
-        self.order, self.policy = order, policy
+        self.order, self.policy, self.smoothing = order, policy, smoothing
         self.box_coder: BoxCoder = roi_heads.box_coder
         self.box_roi_pool = roi_heads.box_roi_pool
         self.mask_roi_pool = roi_heads.mask_roi_pool
@@ -110,6 +178,9 @@ class RoIClassificationBranch(nn.Module):
         for parameter in self.parameters():
             parameter.requires_grad_(False)
         self.register_buffer("reference_loss", torch.tensor(math.inf))
+        if smoothing == "epoch_mean":  # the epoch so far, checkpointed with the weights
+            self.register_buffer("epoch_loss_sum", torch.tensor(0.0, dtype=torch.float64))
+            self.register_buffer("epoch_loss_count", torch.tensor(0, dtype=torch.int64))
 
     def _copied_pairs(self, roi_heads: RoIHeads) -> list[tuple[nn.Module, nn.Module]]:
         return [
@@ -121,15 +192,35 @@ class RoIClassificationBranch(nn.Module):
 
     @torch.no_grad()
     def sync_from(self, roi_heads: RoIHeads, segmentation_loss: float) -> bool:
-        """Copy the segmentation heads' weights if ``segmentation_loss`` is an improvement
-        under the configured policy; returns whether a copy happened."""
-        improved = bool(segmentation_loss < self.reference_loss.item())
-        if improved or self.policy == "previous":
+        """Copy the segmentation heads' weights if ``segmentation_loss`` (L_SEG of this
+        step) is an improvement under the configured policy and smoothing; returns whether
+        a copy happened."""
+        if self.smoothing == "epoch_mean":
+            self.epoch_loss_sum += segmentation_loss
+            self.epoch_loss_count += 1
+            compared = float(self.epoch_loss_sum / self.epoch_loss_count)
+        else:
+            compared = segmentation_loss
+        improved = bool(compared < self.reference_loss.item())
+        if self.smoothing == "none" and (improved or self.policy == "previous"):
             self.reference_loss.fill_(segmentation_loss)
         if improved:
             for target, source in self._copied_pairs(roi_heads):
                 target.load_state_dict(source.state_dict())
         return improved
+
+    @torch.no_grad()
+    def end_epoch(self) -> None:
+        """Close a training epoch: with ``smoothing="epoch_mean"`` its mean L_SEG becomes
+        the reference (``"best"``: only if lower) and the running mean restarts; without
+        smoothing nothing happens."""
+        if self.smoothing != "epoch_mean" or int(self.epoch_loss_count) == 0:
+            return
+        mean = float(self.epoch_loss_sum / self.epoch_loss_count)
+        if self.policy == "previous" or mean < self.reference_loss.item():
+            self.reference_loss.fill_(mean)
+        self.epoch_loss_sum.zero_()
+        self.epoch_loss_count.zero_()
 
     def forward(
         self, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]]
@@ -156,29 +247,7 @@ class RoIClassificationBranch(nn.Module):
         probabilities = F.softmax(class_logits, dim=-1)
         per_image = [p.shape[0] for p in proposals]
         return [
-            self._select_in_image(boxes, scores, shape)
+            select_rois(boxes, scores, shape, beta=self.beta, score_thresh=self.score_thresh,
+                        nms_thresh=self.nms_thresh, order=self.order)
             for boxes, scores, shape in zip(decoded.split(per_image), probabilities.split(per_image), image_shapes)
         ]
-
-    def _select_in_image(self, boxes: Tensor, scores: Tensor, shape: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor, int]:
-        num_classes = scores.shape[-1]
-        boxes = box_ops.clip_boxes_to_image(boxes, shape)[:, 1:].reshape(-1, 4)
-        labels = torch.arange(1, num_classes, device=scores.device).repeat(scores.shape[0])
-        scores = scores[:, 1:].reshape(-1)
-        widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        keep = (scores > self.score_thresh) & (widths > 0) & (heights > 0)
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = batched_nms(boxes, scores, labels, self.nms_thresh)[: self.beta]
-        if keep.numel() == 0:
-            height, width = shape
-            boxes = torch.tensor([[0.0, 0.0, float(width), float(height)]], device=scores.device)
-            scores = torch.zeros(1, device=scores.device)
-            labels = torch.zeros(1, dtype=torch.int64, device=scores.device)
-            keep = torch.zeros(1, dtype=torch.int64, device=scores.device)
-        index = keep[padding_indices(keep.numel(), self.beta, keep.device)]
-        boxes, scores, labels = boxes[index], scores[index], labels[index]
-        if self.order == "distance":
-            distance = torch.hypot(boxes[:, 0], boxes[:, 1])
-            order = torch.sort(distance, stable=True).indices
-            boxes, scores, labels = boxes[order], scores[order], labels[order]
-        return boxes, scores, labels, int(keep.numel())

@@ -8,6 +8,8 @@ Layout written by the engine (``lstmattn.engine.runs`` and ``lstmattn.engine.res
       results/<split>_metrics.json   §4.3 metrics with bootstrap intervals, confusion matrix
       results/<split>_predictions.csv one row per slice
       results/segmentation_test.json §4.2 mask AP (Table 1) and semantic Dice
+      results/segmentation_<split>.json the same for another segmentation split
+                                     (``lstmattn evaluate RUN --data FOLDER``)
 
 Every reading error is a :class:`~lstmattn.errors.DataError` whose message starts with
 the offending file.
@@ -29,6 +31,7 @@ __all__ = [
     "METRICS_SUFFIX",
     "PREDICTIONS_SUFFIX",
     "SEGMENTATION_FILE",
+    "SEGMENTATION_PREFIX",
     "read_json_object",
     "require",
     "as_float",
@@ -40,6 +43,7 @@ RESULTS_FOLDER = "results"
 METRICS_SUFFIX = "_metrics.json"
 PREDICTIONS_SUFFIX = "_predictions.csv"
 SEGMENTATION_FILE = "segmentation_test.json"
+SEGMENTATION_PREFIX = "segmentation_"
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

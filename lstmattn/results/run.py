@@ -10,7 +10,7 @@ unreadable.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -27,6 +27,7 @@ from lstmattn.results.files import (
     RECORD_FILE,
     RESULTS_FOLDER,
     SEGMENTATION_FILE,
+    SEGMENTATION_PREFIX,
     read_json_object,
     require,
 )
@@ -42,7 +43,7 @@ class RunIdentity:
     """What a run is: the registered ``model``, its named ``variant`` (an ablation or the
     two-class runs, :mod:`lstmattn.variants`; ``None`` for the default run), the config
     ``profile``, the training ``seed`` and the ``data`` it was trained on (a description;
-    ``is_phantom`` for the synthetic phantoms)."""
+    ``is_phantom`` for the synthetic phantoms; ``source``: ``DataConfig.source``)."""
 
     model: str
     variant: str | None
@@ -50,6 +51,7 @@ class RunIdentity:
     seed: int
     data: str
     is_phantom: bool
+    source: str
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], path: Path) -> RunIdentity:
@@ -57,7 +59,7 @@ class RunIdentity:
         record has none or it is malformed."""
         identity = record.get("identity")
         if not isinstance(identity, dict):
-            raise DataError(path, "run record has no 'identity' (model, variant, profile, seed, data, is_phantom)")
+            raise DataError(path, "run record has no 'identity' (model, variant, profile, seed, data, is_phantom, source)")
         variant = identity.get("variant")
         if variant is not None and not isinstance(variant, str):
             raise DataError(path, f"identity 'variant' must be a string or null, got {type(variant).__name__}")
@@ -68,6 +70,7 @@ class RunIdentity:
             seed=require(identity, "seed", int, path),
             data=require(identity, "data", str, path),
             is_phantom=require(identity, "is_phantom", bool, path),
+            source=require(identity, "source", str, path),
         )
 
 
@@ -85,6 +88,8 @@ class RunResults:
         classification: split → :class:`ClassificationResult` (``test``, ``holdout``, ...).
         segmentation: the :class:`SegmentationResult` of the segmentation test split, or
             ``None`` for a classification-only model.
+        segmentation_splits: split → :class:`SegmentationResult` of the other
+            segmentation splits it was scored on (``lstmattn evaluate RUN --data FOLDER``).
     """
 
     path: Path
@@ -95,6 +100,7 @@ class RunResults:
     checkpoint: str
     classification: Mapping[str, ClassificationResult]
     segmentation: SegmentationResult | None
+    segmentation_splits: Mapping[str, SegmentationResult] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def config_path(self) -> Path:
@@ -147,6 +153,10 @@ def read_run(path: str | Path) -> RunResults | None:
         data = read_json_object(segmentation_file)
         segmentation = parse_segmentation(data, segmentation_file)
         headers.append(data)
+    other_segmentation = {
+        path.stem[len(SEGMENTATION_PREFIX):]: parse_segmentation(read_json_object(path), path)
+        for path in sorted(results.glob(f"{SEGMENTATION_PREFIX}*.json")) if path != segmentation_file
+    }
     header = headers[0]
     return RunResults(
         path=path,
@@ -157,6 +167,7 @@ def read_run(path: str | Path) -> RunResults | None:
         checkpoint=str(header.get("checkpoint", "unknown")),
         classification=MappingProxyType(classification),
         segmentation=segmentation,
+        segmentation_splits=MappingProxyType(other_segmentation),
     )
 
 

@@ -1,4 +1,5 @@
-"""Layer 5: the paper's Tables 1-4 and the ablation table, as pure formatting of run results.
+"""Layer 5: the paper's Tables 1-4, the ablation table and chapter 7's real-CT tables, as
+pure formatting of run results.
 
 Every table puts the paper's value, ours and Δ = ours − paper side by side, one row
 per model and run (with run id, profile, data set, seed and commit), and carries a
@@ -9,7 +10,9 @@ Sources of numbers:
 
 * ours — the runs' result files, read by :func:`lstmattn.results.read_runs`;
 * the paper — :mod:`lstmattn.tables.paper_values` (uncertain cells flagged with ``†``
-  and never used for Δ; rows quoted from other publications marked as such).
+  and never used for Δ; rows quoted from other publications marked as such);
+* results published on chapter 7's real data sets (not the paper's) —
+  :mod:`lstmattn.tables.published_values`, with the protocol differences.
 
 Formats: Tables 2-4 in percent with two decimals and the bootstrap 95 % interval,
 ``95.10 (93.20–96.80)``; Table 1 as AP fractions with three decimals (the segmentation
@@ -27,6 +30,7 @@ from lstmattn.tables.ablation import ablation_table
 from lstmattn.tables.classification import confusion_frames, table2, table3, table4
 from lstmattn.tables.collection import all_tables
 from lstmattn.tables.format import NOT_AVAILABLE, NOT_RUN, format_delta, format_interval
+from lstmattn.tables.real_ct import real_classification_table, real_segmentation_table
 from lstmattn.tables.result import TableResult, write_table
 from lstmattn.tables.segmentation import table1
 
@@ -39,6 +43,8 @@ __all__ = [
     "table3",
     "table4",
     "ablation_table",
+    "real_classification_table",
+    "real_segmentation_table",
     "all_tables",
     "write_table",
     "confusion_frames",

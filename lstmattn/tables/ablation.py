@@ -43,6 +43,9 @@ def _description(variant: str | Ablation) -> tuple[str, str]:
     known = variant if isinstance(variant, Ablation) else ablation(variant)
     if known is None:
         return str(variant), ""
+    if known.default:  # the default is §4's reported model; the variant is §3's reading
+        return known.variant, (f"variant: {known.paper}; default: {known.default} (code: {known.code}; "
+                               f"REFERENCE_CODE.md §6 item {known.item})")
     return known.variant, f"code: {known.code} (paper: {known.paper}; REFERENCE_CODE.md §6 item {known.item})"
 
 

@@ -35,4 +35,7 @@ def banner(runs: Sequence[RunResults], profile: str, root: Path) -> str:
     else:
         data = f"Data: {data_descriptions(runs)}."
     reduced = "" if profile == "paper" else " (reduced settings, not the paper's training schedule)"
-    return f"{data} Profile '{profile}'{reduced}; {len(runs)} run(s); seed(s) {seeds}; commit(s) {commits}."
+    checkpoints = ", ".join(sorted({run.checkpoint for run in runs if run.checkpoint}))
+    evaluated = f"; evaluated checkpoint(s) {checkpoints}" if checkpoints else ""
+    return (f"{data} Profile '{profile}'{reduced}; {len(runs)} run(s); seed(s) {seeds}{evaluated}; "
+            f"commit(s) {commits}.")

@@ -33,6 +33,8 @@ META_COLUMNS: tuple[str, ...] = ("run_id", "profile", "data", "seed", "commit", 
 
 _UNCERTAIN_NOTE = (f"{UNCERTAIN_MARK} uncertain cell of the re-assembled paper table (TABLES.md): shown for "
                    "reference only, no Δ computed against it.")
+_OTHER_DATA_NOTE = ("No Δ = ours − paper: our runs used other data than the paper's (see the data column and "
+                    "the banner), so the two values stand side by side but are not comparable.")
 _PHANTOM_MARK = "NOT a reproduction"
 
 
@@ -42,12 +44,15 @@ class TableResult:
 
     ``frame`` has one row per table row with columns ``row`` (label), ``model``
     (registered name or None), ``source``, ``status`` (``evaluated``, ``not run``,
-    ``not available``, ``quoted``, ``default``/``variant`` for ablations), the run
+    ``not available``, ``quoted``, ``default``/``variant`` for ablations),
+    ``paper_data`` (whether the row's run used the paper's data, so Δ is shown), the run
     columns ``run_id, profile, data, seed, commit, n`` and, per metric column ``M`` (in
     the table's unit: percent or AP fraction), ``M paper``, ``M paper text``,
     ``M paper uncertain``, ``M ours``, ``M low``, ``M high`` and ``M Δ``. Ablation
     tables have no paper columns (and a ``variant`` column); their ``M Δ`` is relative
-    to the default run.
+    to the default run. Tables on other data than the paper's (chapter 7) set
+    ``reference="published"``: the ``M paper`` columns then hold a value published on
+    that data, shown (with Δ) only for the columns that have one.
     """
 
     name: str
@@ -58,7 +63,7 @@ class TableResult:
     banner: str
     notes: tuple[str, ...] = ()
     available: bool = True
-    reference: str = "paper"  # what Δ is relative to: "paper" or "default"
+    reference: str = "paper"  # what Δ is relative to: "paper", "published" or "default"
 
     # ----------------------------------------------------------------- lookup
     def ours(self, model: str, column: str, *, row: int = 0) -> float:
@@ -76,22 +81,36 @@ class TableResult:
             return float("nan")
         return float(rows.iloc[row][f"{column} Δ"])
 
+    @property
+    def shows_delta(self) -> bool:
+        """Whether the Δ columns are printed: always for ablations and published
+        comparisons; against the paper only when some row ran on the paper's data."""
+        if self.reference != "paper":
+            return True
+        evaluated = self.frame[self.frame["status"] == "evaluated"]
+        return evaluated.empty or bool(evaluated.get("paper_data", pd.Series(dtype=bool)).fillna(False).any())
+
     # ----------------------------------------------------------------- rendering
     def display_frame(self, *, compact: bool = False) -> pd.DataFrame:
-        """Strings as printed: paper, ours (95 % CI) and Δ per metric, then the run columns.
+        """Strings as printed: paper (or published), ours (95 % CI) and Δ per metric, then
+        the run columns.
 
         ``compact`` drops the ``profile`` and ``data`` columns (the banner states them).
         """
+        published = {column for column in self.columns if self.reference == "published"
+                     and self.frame[f"{column} paper text"].fillna("").astype(str).ne("").any()}
         records = []
         for _, row in self.frame.iterrows():
             record: dict[str, str] = {"Model": str(row["row"]), "Source": str(row["source"])}
             for column in self.columns:
                 decimals = decimals_for(self.units[column])
-                if self.reference == "paper":
-                    record[f"{column} paper"] = _paper_text(row, column)
+                if self.reference == "paper" or column in published:
+                    record[f"{column} {self.reference}"] = _paper_text(row, column)
                 record[f"{column} ours"] = _ours_text(row, column, decimals)
-                label = f"{column} Δ" if self.reference == "paper" else f"{column} Δ vs default"
-                record[label] = format_delta(row.get(f"{column} Δ"), decimals=decimals)
+                if self.reference == "default":
+                    record[f"{column} Δ vs default"] = format_delta(row.get(f"{column} Δ"), decimals=decimals)
+                elif (self.reference == "paper" and self.shows_delta) or column in published:
+                    record[f"{column} Δ"] = format_delta(row.get(f"{column} Δ"), decimals=decimals)
             for key in META_COLUMNS:
                 if compact and key in ("profile", "data"):
                     continue
@@ -102,6 +121,8 @@ class TableResult:
     def all_notes(self) -> list[str]:
         """The notes, plus the †-note when a paper cell shown is uncertain."""
         notes = list(self.notes)
+        if not self.shows_delta:
+            notes.append(_OTHER_DATA_NOTE)
         if self.reference == "paper" and self.frame.filter(like="paper uncertain").any(axis=None):
             notes.append(_UNCERTAIN_NOTE)
         return notes

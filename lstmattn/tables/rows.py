@@ -99,11 +99,24 @@ def _delta(row: Row, column: str) -> float:
     return np.nan if is_missing(ours) or is_missing(paper) else float(ours - paper)
 
 
+#: Data sources whose results are comparable with the paper's tables (COVIDx CT-1 with the
+#: CNCB segmentation slices; iCTCF for Table 4).
+PAPER_DATA_SOURCES: tuple[str, ...] = ("covidx", "ictcf")
+
+
+def is_paper_data(run: RunResults) -> bool:
+    """Whether ``run`` was trained and tested on the paper's data, so that Δ = ours − paper
+    means something (never on phantoms or on other real CT)."""
+    return not run.identity.is_phantom and run.identity.source in PAPER_DATA_SOURCES
+
+
 def paper_table_rows(paper: PaperTable, runs: Sequence[RunResults], extract: Extract, *,
                      missing_status: str = NOT_RUN, variants: Sequence[str | None] = (None,)) -> list[Row]:
     """Rows in the paper's order: one per run of a row's model (default runs, or runs of
     the given ``variants``) that ``extract`` finds a result in, ``missing_status`` when
-    there is none, ``quoted`` for rows without a model of ours."""
+    there is none, ``quoted`` for rows without a model of ours. Δ = ours − paper only
+    for runs on the paper's data (:func:`is_paper_data`); other rows show both values
+    side by side, without Δ."""
     rows = []
     for paper_row in paper.rows:
         base = {"row": paper_row.label, "model": paper_row.model, **_paper_cells(paper_row, paper.columns)}
@@ -117,10 +130,12 @@ def paper_table_rows(paper: PaperTable, runs: Sequence[RunResults], extract: Ext
         if not evaluated:
             rows.append({**base, "source": paper_row.source, "status": missing_status, **run_meta(None)})
         for run, (values, n) in evaluated:
-            rows.append({**base, "source": paper_row.source, "status": "evaluated", **run_meta(run, n), **values})
+            rows.append({**base, "source": paper_row.source, "status": "evaluated", "paper_data": is_paper_data(run),
+                         **run_meta(run, n), **values})
     for row in rows:
         for column in paper.columns:
-            row[f"{column} Δ"] = _delta(row, column) if row["status"] == "evaluated" else np.nan
+            comparable = row["status"] == "evaluated" and row.get("paper_data", False)
+            row[f"{column} Δ"] = _delta(row, column) if comparable else np.nan
     return rows
 
 
@@ -132,7 +147,7 @@ def used_runs(runs: Sequence[RunResults], rows: Sequence[Row], statuses: Sequenc
 
 def frame(rows: Sequence[Row], columns: Sequence[str], *, with_paper: bool = True) -> pd.DataFrame:
     """The numeric frame of a table (column order of :class:`TableResult`)."""
-    ordered = ["row", "model", "source", "status", *META_COLUMNS]
+    ordered = ["row", "model", "source", "status", "paper_data", *META_COLUMNS]
     for column in columns:
         if with_paper:
             ordered += [f"{column} paper", f"{column} paper text", f"{column} paper uncertain"]

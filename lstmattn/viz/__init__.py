@@ -6,8 +6,9 @@ result files; never trains (no :mod:`lstmattn.engine.trainer`) and never imports
 * :mod:`~lstmattn.viz.style`: every colour and palette, defined once;
 * :mod:`~lstmattn.viz.overlays`: lesion masks and α-weighted RoI boxes (PIL), the
   overlay PNG of ``lstmattn predict``;
-* :mod:`~lstmattn.viz.attention`: forward hooks on the real model → :class:`ForwardTrace`,
-  :func:`explain_slice`, chapter 2's :func:`walk_through`, galleries;
+* :mod:`~lstmattn.viz.hooks`: forward hooks on the real model → :class:`ForwardTrace`;
+* :mod:`~lstmattn.viz.attention`: :func:`explain_slice` (α, σ(Δ), lesions of a slice)
+  and galleries; :mod:`~lstmattn.viz.walkthrough`: chapter 2's stage table;
 * :mod:`~lstmattn.viz.attention_views`: PNG/HTML views of one explanation;
 * :mod:`~lstmattn.viz.explorer` (live ipywidgets) and :mod:`~lstmattn.viz.static_viewer`
   (offline HTML; its JavaScript and CSS are ``viz/assets/`` package data);

@@ -3,19 +3,17 @@
 One path serves every view of the attention (chapter 2's walk-through, chapter 6's
 gallery, the live explorer and the static viewer):
 
-* :func:`trace_forward` runs one slice through the one-shot model *as it always runs*
-  (``model([image])`` in eval mode) while forward hooks on its modules
-  (:data:`HOOKED_STAGES`: RoI selection, mask sieve, vectoriser, both LSTMs, their
-  attention and query layers, both image classification modules and Δ) record what each
-  module received and returned: a :class:`ForwardTrace`. Nothing of the forward pass is
-  re-implemented here, so a change to the model shows up in every view.
+* :func:`lstmattn.viz.hooks.trace_forward` runs one slice through the one-shot model
+  *as it always runs* while forward hooks record what each of its modules received and
+  returned. Nothing of the forward pass is re-implemented, so a change to the model
+  shows up in every view.
 * :func:`explain_slice` turns one slice (a PNG/JPEG/DICOM path, a ``uint8[H, W]`` array,
   a ``FloatTensor[3, H, W]`` or a data set item ``(image, target)``) into an
   :class:`AttentionExplanation`: the β RoIs in sequence order, α of both branches
   (Eq. 5), σ(Δ) per class (Eq. 9), the lesion masks and every RoI's mask features.
   :func:`gallery` does that for several slices and both RoI orders.
-* :func:`walk_through` is chapter 2's stage-by-stage table of one forward pass
-  (:func:`shape_table`) with the explanation of the same pass.
+* :func:`lstmattn.viz.walkthrough.walk_through` is chapter 2's stage-by-stage table of
+  one forward pass with the explanation of the same pass (:func:`explain_with_trace`).
 
 RoI order: the model is trained with one order (``config.roi_order``: ``"confidence"``,
 §3.7.1, or ``"distance"``, the reference code). Running the *same weights* with the
@@ -30,7 +28,6 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -39,19 +36,14 @@ from lstmattn.data.images import to_image_tensor
 from lstmattn.engine.loading import load_trained_model
 from lstmattn.engine.predict import Lesion, SliceInput, load_slice_input, slice_prediction
 from lstmattn.labels import SEGMENTATION_NAMES, class_names_for
+from lstmattn.viz.hooks import BRANCHES, ForwardTrace, check_traceable, trace_forward
 
 __all__ = [
     "BRANCHES",
     "ORDERS",
-    "HOOKED_STAGES",
-    "Captured",
-    "ForwardTrace",
-    "trace_forward",
     "AttentionExplanation",
     "explain_slice",
-    "WalkThrough",
-    "shape_table",
-    "walk_through",
+    "explain_with_trace",
     "roi_order",
     "explainable_model",
     "trained_order",
@@ -61,174 +53,8 @@ __all__ = [
     "slice_name",
 ]
 
-#: Attention branches, as named in the explanation and the views (x_POS, x_NEG).
-BRANCHES: tuple[str, ...] = ("positive", "negative")
 #: RoI sequence orders of the RoI classification branch (§3.7.1 vs the reference code).
 ORDERS: tuple[str, ...] = ("confidence", "distance")
-
-#: Stage name → the one-shot model's submodule (``model.get_submodule`` path) whose
-#: forward pass :func:`trace_forward` records.
-HOOKED_STAGES: Mapping[str, str] = {
-    "transform": "transform",  # §3.2 resize + standardise
-    "backbone": "backbone",  # §3.3 backbone + FPN
-    "roi_classification": "roi_classification",  # §3.6 RoI selection + mask features
-    "sieve": "attention.sieve",  # §3.7.1 mask sieve
-    "vectoriser": "attention.vectoriser",  # §3.7.1 vectorisation
-    "positive_lstm": "attention.positive.lstm",  # Eq. 1, 3
-    "positive_query": "attention.positive.linear",  # Eq. 2
-    "positive_attention": "attention.positive",  # Eq. 4-7
-    "negative_lstm": "attention.negative.lstm",
-    "negative_query": "attention.negative.linear",
-    "negative_attention": "attention.negative",
-    "positive_head": "positive_head",  # §3.8 h(x_POS)
-    "negative_head": "negative_head",  # §3.8 h(x_NEG)
-    "delta": "class_delta",  # Eq. 9 Δ
-}
-
-
-# ----------------------------------------------------------------------- hooks
-@dataclass(frozen=True)
-class Captured:
-    """What one module's forward received (positional ``args``) and returned (``output``)."""
-
-    args: tuple[Any, ...]
-    output: Any
-
-
-def _stage_modules(model: nn.Module) -> dict[str, nn.Module]:
-    modules: dict[str, nn.Module] = {}
-    missing = []
-    for stage, path in HOOKED_STAGES.items():
-        try:
-            modules[stage] = model.get_submodule(path)
-        except AttributeError:
-            missing.append(path)
-    if missing:
-        raise ValueError(
-            f"{type(model).__name__} has no {', '.join(missing)}; the attention views need the one-shot "
-            "model (OneShotLSTMAttention: RoI classification branch, attention layer, two heads)"
-        )
-    return modules
-
-
-@contextlib.contextmanager
-def _recording(model: nn.Module) -> Iterator[dict[str, list[Captured]]]:
-    """Forward hooks on every stage of :data:`HOOKED_STAGES` while the block runs;
-    yields ``{stage: [Captured, ...]}``, one entry per call."""
-    calls: dict[str, list[Captured]] = {stage: [] for stage in HOOKED_STAGES}
-    handles = []
-    for stage, module in _stage_modules(model).items():
-        def hook(_module: nn.Module, args: tuple[Any, ...], output: Any, stage: str = stage) -> None:
-            calls[stage].append(Captured(args, output))
-
-        handles.append(module.register_forward_hook(hook))
-    try:
-        yield calls
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-@dataclass(frozen=True)
-class ForwardTrace:
-    """One evaluation forward pass of the one-shot model on one slice, as its modules
-    saw it (the stages of :data:`HOOKED_STAGES`), plus the model's own output dict.
-
-    Tensors stay on the model's device. Model-input pixels are those of the transformed
-    image (``image_size``²); the output dict's boxes are in the input slice's pixels.
-    """
-
-    image: Tensor  # the model input, FloatTensor[3, H, W] in [0, 1]
-    output: dict[str, Any]  # model([image])[0]
-    stages: Mapping[str, Captured] = field(repr=False)
-
-    @property
-    def standardised(self) -> Tensor:
-        """§3.2: the resized, standardised batch, ``FloatTensor[1, 3, S, S]``."""
-        return self.stages["transform"].output[0].tensors
-
-    @property
-    def features(self) -> dict[str, Tensor]:
-        """§3.3: the FPN feature maps, name → ``FloatTensor[1, C, h, w]``."""
-        return dict(self.stages["backbone"].output)
-
-    @property
-    def proposals(self) -> Tensor:
-        """§3.4: the RPN proposals the RoI classification branch received, ``FloatTensor[P, 4]``."""
-        return self.stages["roi_classification"].args[1][0]
-
-    @property
-    def rois(self) -> Any:
-        """§3.6: the :class:`~lstmattn.model.roi_classification.RoISequence` (model-input pixels)."""
-        return self.stages["roi_classification"].output
-
-    @property
-    def sieved(self) -> Tensor:
-        """§3.7.1: the RoI mask features after the mask sieve, ``FloatTensor[β, C, 28, 28]``."""
-        return self.stages["sieve"].output
-
-    @property
-    def vectors(self) -> Tensor:
-        """§3.7.1: one vector per RoI, ``FloatTensor[β, C]``."""
-        return self.stages["vectoriser"].output
-
-    @property
-    def sequence(self) -> Tensor:
-        """§3.7.1: the sequence X both LSTMs read, ``FloatTensor[1, β, C]``."""
-        return self.stages["positive_attention"].args[0]
-
-    def hidden_states(self, branch: str) -> Tensor:
-        """Eq. 1, 3: H = (h_1 … h_β) of ``branch``'s LSTM, ``FloatTensor[1, β, D]``."""
-        return self.stages[f"{_branch(branch)}_lstm"].output[0]
-
-    def query(self, branch: str) -> Tensor:
-        """Eq. 2: z = Linear(h_β) of ``branch``, ``FloatTensor[1, D]``."""
-        return self.stages[f"{_branch(branch)}_query"].output
-
-    def attended(self, branch: str) -> Tensor:
-        """Eq. 6-7: o' = z + Σ α_k h_k of ``branch``, ``FloatTensor[1, D]``."""
-        return self.stages[f"{_branch(branch)}_attention"].output[0]
-
-    def alpha(self, branch: str) -> Tensor:
-        """Eq. 4-5: α of ``branch`` over the β positions, ``FloatTensor[1, β]``."""
-        return self.stages[f"{_branch(branch)}_attention"].output[1]
-
-    def head_logits(self, branch: str) -> Tensor:
-        """§3.8: h(x_POS) or h(x_NEG), ``FloatTensor[1, K]``."""
-        return self.stages[f"{_branch(branch)}_head"].output
-
-    @property
-    def delta(self) -> Tensor:
-        """Eq. 9: Δ = h(x_POS) − h(x_NEG) as the model computed it, ``FloatTensor[1, K]``."""
-        return self.stages["delta"].output
-
-
-def _branch(branch: str) -> str:
-    if branch not in BRANCHES:
-        raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
-    return branch
-
-
-def _check_model(model: nn.Module) -> nn.Module:
-    _stage_modules(model)
-    return model
-
-
-@torch.no_grad()
-def trace_forward(model: nn.Module, image: Tensor) -> ForwardTrace:
-    """Run ``image`` (``FloatTensor[3, H, W]`` in [0, 1]) through ``model`` in eval mode
-    with forward hooks on every stage of :data:`HOOKED_STAGES`; each stage must run
-    exactly once."""
-    device = next(model.parameters()).device
-    image = image.to(device)
-    model.eval()
-    with _recording(model) as calls:
-        output = model([image])[0]
-    for stage, captured in calls.items():
-        if len(captured) != 1:
-            raise RuntimeError(f"stage {stage!r} ({HOOKED_STAGES[stage]}) ran {len(captured)} times in one forward pass, expected once")
-    return ForwardTrace(image=image, output=output, stages={stage: captured[0] for stage, captured in calls.items()})
-
 
 # ----------------------------------------------------------------- explanation
 @dataclass
@@ -300,7 +126,9 @@ class AttentionExplanation:
 
     def alpha(self, branch: str) -> np.ndarray:
         """α of ``branch`` (``"positive"`` or ``"negative"``) along the sequence."""
-        return self.alpha_pos if _branch(branch) == "positive" else self.alpha_neg
+        if branch not in BRANCHES:
+            raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
+        return self.alpha_pos if branch == "positive" else self.alpha_neg
 
     def roi_label_name(self, position: int) -> str:
         """Segmentation class name of the RoI at sequence ``position`` (or ``background``)."""
@@ -353,13 +181,13 @@ class AttentionExplanation:
         }
 
 
-def explainable_model(model_or_run: Any, checkpoint: str = "best") -> nn.Module:
+def explainable_model(model_or_run: Any, checkpoint: str | None = None) -> nn.Module:
     """A one-shot model as is; a run folder (``RunDirectory``, str or Path) → its trained
-    model (``checkpoint``). Raises ``ValueError`` for a model without the stages of
-    :data:`HOOKED_STAGES`."""
+    model (``checkpoint``; None: the one the run evaluates, ``last`` by default). Raises
+    ``ValueError`` for a model without the stages of :data:`~lstmattn.viz.hooks.HOOKED_STAGES`."""
     if isinstance(model_or_run, nn.Module):
-        return _check_model(model_or_run)
-    return _check_model(load_trained_model(model_or_run, checkpoint))
+        return check_traceable(model_or_run)
+    return check_traceable(load_trained_model(model_or_run, checkpoint))
 
 
 def _class_names(model: nn.Module, class_names: Sequence[str] | None) -> tuple[str, ...]:
@@ -375,7 +203,7 @@ def trained_order(model: nn.Module) -> str:
 def roi_order(model: nn.Module, order: str | None) -> Iterator[str]:
     """Temporarily run the RoI classification branch (§3.6) with ``order`` (None: as
     trained); yields the order in effect and restores the previous one on exit."""
-    branch = _check_model(model).roi_classification
+    branch = check_traceable(model).roi_classification
     previous = branch.order
     order = order or previous
     if order not in ORDERS:
@@ -477,7 +305,7 @@ def explain_slice(
     class_names: Sequence[str] | None = None,
     score_threshold: float = 0.5,
     label: int | None = None,
-    checkpoint: str = "best",
+    checkpoint: str | None = None,
     index: int = 0,
 ) -> AttentionExplanation:
     """§3.7: the RoI sequence, α of both branches (Eq. 5), σ(Δ) (Eq. 9) and the lesion
@@ -494,7 +322,8 @@ def explain_slice(
         class_names: image class names; by default from the model's class count.
         score_threshold: detections kept for the lesion masks (masks binarised at 0.5).
         label: the true class index, if known (overrides the item's).
-        checkpoint: the checkpoint of a run folder (``best`` or ``last``).
+        checkpoint: the checkpoint of a run folder (``last`` or ``best``; None: the one
+            the run evaluates, :func:`~lstmattn.engine.loading.resolve_checkpoint`).
         index: the slice's position in a list, for the names of unnamed slices
             (``array[i]``, ``tensor[i]``) and error messages.
     """
@@ -503,73 +332,10 @@ def explain_slice(
     return _explain(model, image_or_path, order=order, class_names=names, score_threshold=score_threshold, label=label, index=index)[0]
 
 
-# ------------------------------------------------------------------ chapter 2
-@dataclass(frozen=True)
-class WalkThrough:
-    """Chapter 2: one slice through the one-shot model, stage by stage (§3.1-3.8).
-
-    ``table`` has one row per stage (``stage``, ``paper``, ``shape``, ``what``), every
-    shape read from the :class:`ForwardTrace` of the pass that ``explanation`` shows.
-    """
-
-    table: pd.DataFrame
-    trace: ForwardTrace = field(repr=False)
-    explanation: AttentionExplanation = field(repr=False)
-
-    @property
-    def final_logits(self) -> Tensor:
-        """Δ (Eq. 9) as the forward hook on ``class_delta`` captured it, ``FloatTensor[K]`` on CPU."""
-        return self.trace.delta[0].detach().cpu()
-
-    def logit_gap(self, model: nn.Module) -> float:
-        """max |Δ of the walk-through − ``model([image])[0]["class_logits"]``| over the
-        classes, the second from a fresh, hook-free forward pass (0 when they agree)."""
-        model.eval()
-        with torch.no_grad():
-            logits = model([self.trace.image])[0]["class_logits"]
-        return float((logits.detach().cpu() - self.final_logits).abs().max())
-
-
-def _shape(tensor: Tensor) -> str:
-    return " × ".join(str(s) for s in tensor.shape)
-
-
-def shape_table(trace: ForwardTrace) -> pd.DataFrame:
-    """One row per stage of the forward pass in ``trace``: the stage, the paper's
-    section or equation, the tensor shape and what it holds."""
-    rows: list[dict[str, str]] = []
-
-    def add(stage: str, section: str, tensor: Tensor, what: str) -> None:
-        rows.append({"stage": stage, "paper": section, "shape": _shape(tensor), "what": what})
-
-    add("input slice", "§3.1", trace.image, "3 identical grey channels in [0, 1]")
-    add("standardised batch", "§3.2", trace.standardised, "resized to the profile's image size, zero mean / unit std")
-    for name, feature in trace.features.items():
-        add(f"FPN map '{name}'", "§3.3", feature, "backbone + FPN feature map (C channels)")
-    add("RPN proposals", "§3.4", trace.proposals, "boxes (x1, y1, x2, y2) after NMS")
-    add("RoI boxes", "§3.6", trace.rois.boxes[0], "β boxes after class-wise NMS, padded to β")
-    add("RoI sequence X", "§3.6", trace.rois.features[0], "β × C × 28 × 28 mask features")
-    add("after the mask sieve", "§3.7.1", trace.sieved, "same shape: Conv → BN → ConvT → ReLU, N times")
-    add("vectorised sequence", "§3.7.1", trace.vectors, "β × C: 2×2/2 → 2×2/2 → 7×7 convolutions")
-    for branch in BRANCHES:
-        tag = branch[:3].upper()
-        add(f"LSTM states H ({tag})", "Eq. 1, 3", trace.hidden_states(branch)[0], "one hidden state per RoI")
-        add(f"z ({tag})", "Eq. 2", trace.query(branch)[0], "Linear(h_β)")
-        add(f"α ({tag})", "Eq. 4-5", trace.alpha(branch)[0], "softmax over the β positions")
-        add(f"o' ({tag})", "Eq. 6-7", trace.attended(branch)[0], "z + Σ α_k h_k")
-    add("h(x_POS), h(x_NEG)", "§3.8", trace.head_logits("positive")[0], "class logits of each image classification module")
-    add("Δ = h(x_POS) − h(x_NEG)", "Eq. 9", trace.delta[0], "σ(Δ) is the per-class score")
-    return pd.DataFrame(rows)
-
-
-def walk_through(model: Any, image_or_item: Any, *, class_names: Sequence[str] | None = None, checkpoint: str = "best") -> WalkThrough:
-    """Chapter 2's walk-through of one slice (any form :func:`explain_slice` takes):
-    the shape of every stage and the explanation of the same forward pass."""
-    model = explainable_model(model, checkpoint)
-    explanation, trace = _explain(
-        model, image_or_item, order=None, class_names=_class_names(model, class_names), score_threshold=0.5, label=None
-    )
-    return WalkThrough(table=shape_table(trace), trace=trace, explanation=explanation)
+def explain_with_trace(model: nn.Module, item: Any, *, class_names: Sequence[str] | None = None) -> tuple[AttentionExplanation, ForwardTrace]:
+    """The explanation of ``item`` in the model's trained order and the
+    :class:`~lstmattn.viz.hooks.ForwardTrace` of the same forward pass."""
+    return _explain(model, item, order=None, class_names=_class_names(model, class_names), score_threshold=0.5, label=None)
 
 
 # ------------------------------------------------------------------ galleries
@@ -580,7 +346,7 @@ def gallery(
     orders: Sequence[str] = ORDERS,
     class_names: Sequence[str] | None = None,
     score_threshold: float = 0.5,
-    checkpoint: str = "best",
+    checkpoint: str | None = None,
     progress: bool = False,
 ) -> list[dict[str, AttentionExplanation]]:
     """:func:`explain_slice` for every slice and every order in ``orders``: one dict

@@ -59,7 +59,7 @@ class AttentionExplorer:
         score_threshold: float = 0.5,
         top_k: int = 3,
         display_size: int = 320,
-        checkpoint: str = "best",
+        checkpoint: str | None = None,
     ) -> None:
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")

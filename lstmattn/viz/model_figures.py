@@ -1,7 +1,7 @@
 """Chapter 2's table and figure of the one-shot model (Figure 1): parameters per
 component, and the RoI sequence of one slice (§3.6) with its attention weights (Eq. 5).
 
-The walk-through's stage table is :func:`lstmattn.viz.attention.walk_through`; these
+The walk-through's stage table is :func:`lstmattn.viz.walkthrough.walk_through`; these
 helpers take its model and its explanation.
 """
 

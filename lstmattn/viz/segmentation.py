@@ -46,7 +46,7 @@ def _run_model_and_data(run: RunDirectory, device: torch.device) -> tuple[nn.Mod
     recorded_root = (run.record().get("data") or {}).get("root")
     if config.data.root is None and config.data.source == "phantom" and recorded_root and Path(recorded_root).is_dir():
         config = replace(config, data=replace(config.data, root=recorded_root))  # reuse the run's phantom cache
-    return load_trained_model(run, "best", device), build_data(config, progress=False).segmentation_test
+    return load_trained_model(run, device=device), build_data(config, progress=False).segmentation_test
 
 
 def segmentation_examples(
@@ -59,7 +59,7 @@ def segmentation_examples(
 ) -> list[SegmentationExample]:
     """The first ``n`` slices of a segmentation test split with the model's predictions.
 
-    ``run_or_model``: a run folder (its ``best`` checkpoint and, unless ``dataset`` is
+    ``run_or_model``: a run folder (the checkpoint it evaluates and, unless ``dataset`` is
     given, its segmentation test split) or a model (then ``dataset`` is required).
     ``device``: a run's model is loaded there (default CUDA when present); a model stays
     where it is unless ``device`` is given.

@@ -1,0 +1,157 @@
+"""Scoring a trained run on any labelled folder (``lstmattn evaluate RUN --data FOLDER``).
+
+The folder's layout says what it holds (:func:`open_labelled_folder`):
+
+* **class folders** — ``FOLDER/<class folder>/<image>`` with the run's
+  ``data.class_folders`` (for the two-class runs ``non-COVID/`` and ``COVID/``): every
+  image is a classification slice;
+* **a COVIDx list** — ``FOLDER/images/`` and one COVIDx split file in ``FOLDER`` (or
+  ``FOLDER`` *is* the list file, beside ``images/``): three-class labels, read as
+  Negative (Normal) and COVID-19 by a two-class run, whose CP slices are left out;
+* **MedSeg masks** — ``FOLDER/Imgs/`` and ``FOLDER/GT/``: every slice is a
+  segmentation slice with GGO/consolidation masks.
+
+Result files are those of every evaluation (:mod:`lstmattn.engine.evaluation`) under
+a split name of their own: ``<split>_predictions.csv`` and ``<split>_metrics.json`` for
+classification, ``segmentation_<split>.json`` for segmentation, in the run's
+``results/`` (or ``out``). The split name is the folder's name, or its parent's and its
+own when the folder's name is one of a run's own splits (``medseg-semiseg/train`` →
+``medseg-semiseg-train``); every file's header names the folder it scored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from lstmattn.config import ExperimentConfig
+from lstmattn.engine.datasets import min_component_area
+from lstmattn.engine.evaluation import classification_metrics, predict_classification, segmentation_metrics
+from lstmattn.engine.loading import load_trained_model, resolve_checkpoint, resolve_device
+from lstmattn.engine.runs import RunDirectory
+from lstmattn.errors import DataError, LstmattnError
+from lstmattn.io import atomic_write, atomic_write_json
+
+__all__ = ["FOLDER_KINDS", "RESERVED_SPLITS", "LabelledFolder", "split_name", "open_labelled_folder", "evaluate_folder"]
+
+#: The layouts :func:`open_labelled_folder` recognises.
+FOLDER_KINDS: tuple[str, ...] = ("class folders", "COVIDx list", "MedSeg masks")
+
+#: Split names a run writes itself; a folder named like one gets its parent's name in front.
+RESERVED_SPLITS: frozenset[str] = frozenset({"train", "val", "test", "holdout", "ictcf", "images", "imgs"})
+
+
+@dataclass(frozen=True)
+class LabelledFolder:
+    """A labelled folder opened for a run: its kind (:data:`FOLDER_KINDS`), the data set
+    and the task it serves, and a description for the result files."""
+
+    kind: str
+    task: str  # "classification" or "segmentation"
+    dataset: Dataset
+    description: str
+
+
+def split_name(folder: str | Path) -> str:
+    """The split name the result files of ``folder`` get (see the module docstring)."""
+    path = Path(folder).resolve()
+    path = path.parent if path.is_file() else path
+    name = path.name
+    if name.lower() in RESERVED_SPLITS:
+        name = f"{path.parent.name}-{name}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "data"
+
+
+def _covidx_list(folder: Path) -> Path | None:
+    """The one COVIDx list beside ``folder/images``, or ``folder`` itself when it is a list."""
+    if folder.is_file():
+        return folder
+    lists = sorted(folder.glob("*.txt"))
+    if len(lists) > 1:
+        raise DataError(folder, f"several list files ({', '.join(p.name for p in lists)}); pass the one to score")
+    return lists[0] if lists else None
+
+
+def open_labelled_folder(folder: str | Path, config: ExperimentConfig) -> LabelledFolder:
+    """The data set of a labelled ``folder`` at the run's image size (``config``): class
+    folders, a COVIDx list or MedSeg masks (module docstring); :class:`DataError`
+    saying what was expected when it is none of them."""
+    from lstmattn.data.class_folders import ClassFolderDataset, scan_class_folders
+    from lstmattn.data.covidx import CovidxClassificationDataset
+    from lstmattn.data.medseg import MedsegSegmentationDataset
+    from lstmattn.data.two_class import TwoClassView
+
+    path = Path(folder)
+    if not path.exists():
+        raise DataError(path, "no such folder")
+    size = config.model.image_size
+    base = path.parent if path.is_file() else path
+    if path.is_dir() and (path / "Imgs").is_dir() and (path / "GT").is_dir():
+        dataset = MedsegSegmentationDataset(path / "Imgs", path / "GT", image_size=size,
+                                            min_component_area=min_component_area(size))
+        return LabelledFolder("MedSeg masks", "segmentation", dataset, f"MedSeg lesion masks in {path} ({len(dataset)} slices)")
+    if path.is_dir() and all((path / name).is_dir() for name in config.data.class_folders):
+        records = scan_class_folders(path, config.data.class_folders)
+        return LabelledFolder("class folders", "classification", ClassFolderDataset(path, records, image_size=size),
+                              f"class folders {', '.join(config.data.class_folders)} in {path} ({len(records)} slices)")
+    listed = _covidx_list(path) if (base / "images").is_dir() else None
+    if listed is not None:
+        dataset: Any = CovidxClassificationDataset(listed, base / "images", image_size=size)
+        if config.model.num_image_classes == 2:
+            dataset = TwoClassView(dataset)
+        classes = " (Normal as Negative, CP left out)" if config.model.num_image_classes == 2 else ""
+        return LabelledFolder("COVIDx list", "classification", dataset, f"COVIDx list {listed}{classes} ({len(dataset)} slices)")
+    folders = sorted(f"{p.name}/" for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
+    raise DataError(path, "not a labelled folder this run can score: expected class folders "
+                    f"{', '.join(f'{name}/' for name in config.data.class_folders)}, a COVIDx list beside images/, or "
+                    f"Imgs/ + GT/ (MedSeg); found the folders {folders or 'none'}")
+
+
+def evaluate_folder(
+    run: RunDirectory,
+    folder: str | Path,
+    *,
+    checkpoint: str | None = None,
+    split: str | None = None,
+    out: str | Path | None = None,
+    device: str | None = None,
+    n_resamples: int = 1000,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Score ``run`` on the labelled ``folder`` and write its result files into ``out``
+    (default ``run.results``) under ``split`` (default :func:`split_name`); returns the
+    paths written. A folder of a task the run's model does not have is refused."""
+    if not run.config_path.is_file():
+        raise LstmattnError(f"{run.path}: not a run folder (no config.yaml)")
+    config = run.config()
+    labelled = open_labelled_folder(folder, config)
+    device_ = resolve_device(device)
+    checkpoint = resolve_checkpoint(run, checkpoint)
+    model = load_trained_model(run, checkpoint, device_)
+    if labelled.task not in model.tasks:
+        raise LstmattnError(f"{run.run_id}: model {config.model_name} does not do {labelled.task}, which "
+                            f"{folder} ({labelled.kind}) needs")
+    split = split or split_name(folder)
+    if split in RESERVED_SPLITS:
+        raise LstmattnError(f"split name {split!r} is one a run writes itself; choose another (--split)")
+    target = Path(out) if out is not None else run.results
+    header: dict[str, Any] = {
+        "run_id": run.run_id, "model": config.model_name, "profile": config.profile, "seed": config.train.seed,
+        "data": labelled.description, "is_phantom": False, "checkpoint": checkpoint,
+        "commit": run.record().get("git_commit", "unknown"), "split": split, "folder": str(Path(folder).resolve()),
+    }
+    if labelled.task == "segmentation":
+        metrics = segmentation_metrics(model, labelled.dataset, device=device_, progress=progress)
+        return {f"segmentation_{split}": atomic_write_json({**header, **metrics}, target / f"segmentation_{split}.json")}
+    num_classes = config.model.num_image_classes
+    predictions = predict_classification(model, labelled.dataset, device=device_, num_classes=num_classes, progress=progress)
+    csv_path = target / f"{split}_predictions.csv"
+    with atomic_write(csv_path) as tmp:
+        predictions.to_csv(tmp, index=False)
+    metrics = classification_metrics(predictions, num_classes=num_classes, n_resamples=n_resamples, seed=config.train.seed)
+    json_path = atomic_write_json({**header, **metrics}, target / f"{split}_metrics.json")
+    return {f"{split}_predictions": csv_path, f"{split}_metrics": json_path}
