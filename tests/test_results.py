@@ -136,3 +136,19 @@ def test_reader_imports_no_torch_engine_or_presentation() -> None:
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(('lstmattn.engine', 'lstmattn.model', "
             "'lstmattn.tables', 'lstmattn.viz', 'lstmattn.book'))))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_epochs_read_the_weight_copies_from_the_log(run: Path) -> None:
+    lines = ['{"kind": "step", "step": 1, "loss": 1.0}',
+             '{"kind": "epoch", "epoch": 0, "step": 45, "steps": 45, "complete": true, "copies": 7}',
+             '{"kind": "validation", "step": 45, "val_f1": 0.5}',
+             '{"kind": "epoch", "epoch": 1, "step": 50, "steps": 5, "complete": false, "copies": 1}']
+    (run / "log.jsonl").write_text("\n".join(lines) + "\n")
+    epochs = read_run(run).epochs()
+    assert epochs.to_dict("records") == [
+        {"epoch": 0, "step": 45, "steps": 45, "complete": True, "copies": 7},
+        {"epoch": 1, "step": 50, "steps": 5, "complete": False, "copies": 1},
+    ]
+    (run / "log.jsonl").write_text("{broken\n")
+    with pytest.raises(DataError, match="log.jsonl.*line 1 is not JSON"):
+        read_run(run).epochs()

@@ -27,6 +27,7 @@ from lstmattn.errors import DataError
 __all__ = [
     "RECORD_FILE",
     "CONFIG_FILE",
+    "LOG_FILE",
     "RESULTS_FOLDER",
     "METRICS_SUFFIX",
     "PREDICTIONS_SUFFIX",
@@ -39,6 +40,7 @@ __all__ = [
 
 RECORD_FILE = "record.json"
 CONFIG_FILE = "config.yaml"
+LOG_FILE = "log.jsonl"
 RESULTS_FOLDER = "results"
 METRICS_SUFFIX = "_metrics.json"
 PREDICTIONS_SUFFIX = "_predictions.csv"

@@ -9,6 +9,7 @@ unreadable.
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from lstmattn.errors import DataError, LstmattnError
 from lstmattn.results.classification import ClassificationResult, parse_classification
 from lstmattn.results.files import (
     CONFIG_FILE,
+    LOG_FILE,
     METRICS_SUFFIX,
     PREDICTIONS_SUFFIX,
     RECORD_FILE,
@@ -126,6 +128,27 @@ class RunResults:
         if missing:
             raise DataError(path, f"predictions lack the column(s) {', '.join(missing)}")
         return frame
+
+    def epochs(self) -> pd.DataFrame:
+        """One row per training epoch from ``log.jsonl``: ``epoch``, ``step`` (global step
+        at its end), ``steps`` (in the epoch), ``complete`` (False for an epoch cut short by
+        ``max_steps``) and ``copies``, the §3.6 weight copies into the RoI classification
+        branch during the epoch (empty for runs logged before epochs were)."""
+        path = self.path / LOG_FILE
+        columns = ["epoch", "step", "steps", "complete", "copies"]
+        rows = []
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        except OSError as error:
+            raise DataError(path, f"cannot read the training log ({error})") from error
+        for number, line in enumerate(lines, start=1):
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(path, f"line {number} is not JSON ({error})") from error
+            if isinstance(entry, dict) and entry.get("kind") == "epoch":
+                rows.append({column: entry.get(column) for column in columns})
+        return pd.DataFrame(rows, columns=columns)
 
 
 def read_run(path: str | Path) -> RunResults | None:
