@@ -36,10 +36,7 @@ from lstmattn.engine.runs import RunDirectory
 from lstmattn.errors import DataError, LstmattnError
 from lstmattn.io import atomic_write, atomic_write_json
 
-__all__ = ["FOLDER_KINDS", "RESERVED_SPLITS", "LabelledFolder", "split_name", "open_labelled_folder", "evaluate_folder"]
-
-#: The layouts :func:`open_labelled_folder` recognises.
-FOLDER_KINDS: tuple[str, ...] = ("class folders", "COVIDx list", "MedSeg masks")
+__all__ = ["RESERVED_SPLITS", "LabelledFolder", "split_name", "open_labelled_folder", "evaluate_folder"]
 
 #: Split names a run writes itself; a folder named like one gets its parent's name in front.
 RESERVED_SPLITS: frozenset[str] = frozenset({"train", "val", "test", "holdout", "ictcf", "images", "imgs"})
@@ -47,8 +44,9 @@ RESERVED_SPLITS: frozenset[str] = frozenset({"train", "val", "test", "holdout", 
 
 @dataclass(frozen=True)
 class LabelledFolder:
-    """A labelled folder opened for a run: its kind (:data:`FOLDER_KINDS`), the data set
-    and the task it serves, and a description for the result files."""
+    """A labelled folder opened for a run: its kind (``"class folders"``, ``"COVIDx list"``
+    or ``"MedSeg masks"``), the data set and the task it serves, and a description for
+    the result files."""
 
     kind: str
     task: str  # "classification" or "segmentation"
