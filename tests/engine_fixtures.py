@@ -53,3 +53,15 @@ def toy_config(**train_overrides):
     config = get_profile("quick")
     train = replace(config.train, epochs=2, lr=1e-3, segmentation_batch_size=1, classification_batch_size=2, **train_overrides)
     return replace(config, model=tiny_model_config(), train=train)
+
+
+#: A quick-profile YAML config small enough to train and evaluate in seconds (64-px
+#: phantoms, a few slices per split, one step).
+TINY_PROFILE_YAML = (
+    "profile: quick\n"
+    "model: {image_size: 64, classifier_image_size: 64, backbone: {name: resnet18, out_channels: 16}}\n"
+    "train: {epochs: 1, max_steps: 1, classification_batch_size: 2, segmentation_batch_size: 1}\n"
+    "data:\n"
+    "  phantom_per_class: {train: 2, val: 1, test: 1, holdout: 1}\n"
+    "  phantom_segmentation: {train: 2, test: 1}\n"
+)

@@ -22,14 +22,8 @@ import nbformat
 import psutil
 import pytest
 
-TINY_PROFILE = (
-    "profile: quick\n"
-    "model: {image_size: 64, classifier_image_size: 64, backbone: {name: resnet18, out_channels: 16}}\n"
-    "train: {epochs: 1, max_steps: 1, classification_batch_size: 2, segmentation_batch_size: 1}\n"
-    "data:\n"
-    "  phantom_per_class: {train: 2, val: 1, test: 1, holdout: 1}\n"
-    "  phantom_segmentation: {train: 2, test: 1}\n"
-)
+from engine_fixtures import TINY_PROFILE_YAML
+
 RUN_ID = "quick-one-shot-lstm-attention-s0"
 POLL_SECONDS = 0.02
 WAIT_SECONDS = 600
@@ -40,7 +34,7 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     """The tiny profile and an environment with one phantom cache for every build."""
     root = tmp_path_factory.mktemp("book-faults")
     profile = root / "tiny.yaml"
-    profile.write_text(TINY_PROFILE)
+    profile.write_text(TINY_PROFILE_YAML)
     env = {**os.environ, "LSTMATTN_DATA_CACHE": str(root / "cache")}
     return profile, env
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from engine_fixtures import TINY_PROFILE_YAML
 from lstmattn.engine.experiment import resolve_experiment, with_training
 from lstmattn.engine.parallel import TrainingFailed, train_experiments
 from lstmattn.engine.plan import CHAPTER_RUNS, CLASSIFIER_RUNS, TABLE4_BACKBONE, PlannedRun, plan_experiment, planned_runs
@@ -58,14 +59,7 @@ def test_table4_runs_use_resnext50_under_the_paper_profile_only() -> None:
 @pytest.fixture
 def tiny_profile(tmp_path: Path):
     path = tmp_path / "tiny.yaml"
-    path.write_text(
-        "profile: quick\n"
-        "model: {image_size: 64, classifier_image_size: 64, backbone: {name: resnet18, out_channels: 16}}\n"
-        "train: {epochs: 1, max_steps: 1, classification_batch_size: 2, segmentation_batch_size: 1}\n"
-        "data:\n"
-        "  phantom_per_class: {train: 2, val: 1, test: 1, holdout: 1}\n"
-        "  phantom_segmentation: {train: 2, test: 1}\n"
-    )
+    path.write_text(TINY_PROFILE_YAML)
     return resolve_experiment(path)
 
 

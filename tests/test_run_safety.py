@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine_fixtures import toy_bundle, toy_config
+from engine_fixtures import TINY_PROFILE_YAML, toy_bundle, toy_config
 from lstmattn.cli import main
 from lstmattn.config import BackboneConfig, save_config
 from lstmattn.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -27,14 +27,6 @@ from lstmattn.engine.runs import RunDirectory, RunInUse
 from lstmattn.engine.trainer import train
 from lstmattn.errors import LstmattnError
 
-TINY_YAML = (
-    "profile: quick\n"
-    "model: {image_size: 64, classifier_image_size: 64, backbone: {name: resnet18, out_channels: 16}}\n"
-    "train: {epochs: 1, max_steps: 1, classification_batch_size: 2, segmentation_batch_size: 1}\n"
-    "data:\n"
-    "  phantom_per_class: {train: 2, val: 1, test: 1, holdout: 1}\n"
-    "  phantom_segmentation: {train: 2, test: 1}\n"
-)
 
 HOLDER = """
 import sys, time
@@ -57,7 +49,7 @@ def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def tiny_yaml(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_YAML)
+    path.write_text(TINY_PROFILE_YAML)
     return path
 
 
