@@ -14,12 +14,8 @@ the counts in the paper's text; the list is taken as ground truth.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import torch
-from torch.utils.data import Dataset
-
-from lstmattn.data.images import load_slice, resize_image, to_image_tensor
+from lstmattn.data.class_folders import ClassFolderDataset
 from lstmattn.data.splits import parse_listed, single_name
 from lstmattn.errors import DataError
 
@@ -47,8 +43,10 @@ def parse_ictcf_split(path: str | Path) -> tuple[list[tuple[str, int]], list[Dat
     return parse_listed(path, parse, lambda record: record[0])
 
 
-class IctcfClassificationDataset(Dataset):
-    """iCTCF slices with a two-class label (0 negative, 1 COVID-19).
+class IctcfClassificationDataset(ClassFolderDataset):
+    """iCTCF slices with a two-class label (0 negative, 1 COVID-19): the listed slices of
+    one folder, served as :class:`~lstmattn.data.class_folders.ClassFolderDataset` serves
+    any labelled slices.
 
     Args:
         split_file: ``train_ictcf.txt`` or ``test_ictcf.txt``.
@@ -60,30 +58,11 @@ class IctcfClassificationDataset(Dataset):
     """
 
     def __init__(self, split_file: str | Path, image_dir: str | Path, *, image_size: int | None = None) -> None:
-        if image_size is not None and image_size <= 0:
-            raise ValueError(f"image_size: must be positive or None, got {image_size}")
-        self.image_dir = Path(image_dir)
-        if not self.image_dir.is_dir():
-            raise DataError(self.image_dir, "image folder not found")
+        if not Path(image_dir).is_dir():
+            raise DataError(Path(image_dir), "image folder not found")
         records, problems = parse_ictcf_split(split_file)
         if problems:
             raise problems[0]
         if not records:
             raise DataError(split_file, "split file lists no slices")
-        self.records = records
-        self.image_size = image_size
-
-    @property
-    def labels(self) -> list[int]:
-        """Label of every record, in order."""
-        return [label for _, label in self.records]
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        name, label = self.records[index]
-        image = to_image_tensor(load_slice(self.image_dir / name))
-        if self.image_size is not None:
-            image = resize_image(image, self.image_size)
-        return image, {"image_label": torch.tensor(label, dtype=torch.int64), "file": name}
+        super().__init__(image_dir, records, image_size=image_size)
