@@ -255,7 +255,9 @@ class TrainConfig:
     ``max_steps`` (``None``: no limit) stops training early, after at least one step.
     ``evaluate_checkpoint`` is the checkpoint the result files come from: ``"last"`` (the
     default: neither the paper nor the authors' code selects a checkpoint) or ``"best"``
-    (the best validation F1, an option)."""
+    (the best validation F1, an option). ``lr_schedule`` is ``"constant"`` (§4.1) or
+    ``"warmup_cosine"`` (linear warm-up over ``warmup_steps``, then a cosine down to
+    ``lr * lr_final_fraction``; :mod:`lstmattn.engine.schedule`)."""
 
     section: ClassVar[str] = "train"
 
@@ -264,6 +266,9 @@ class TrainConfig:
     segmentation_batch_size: Count = 1
     classification_batch_size: Count = 1
     lr: PositiveFloat = 1e-5
+    lr_schedule: Literal["constant", "warmup_cosine"] = "constant"
+    warmup_steps: NonNegativeInt = 0
+    lr_final_fraction: Fraction = 0.0
     weight_decay: NonNegativeFloat = 1e-3
     betas: tuple[_Beta, _Beta] = (0.9, 0.999)
     loss_scheme: Literal["summed", "alternating"] = "summed"

@@ -247,3 +247,35 @@ def test_round_trip_through_the_real_loaders(dataset: Path) -> None:
         assert target["labels"].tolist() == [label for label, _ in s.instances]
         for got, (_, mask) in zip(target["masks"].numpy().astype(bool), s.instances):
             np.testing.assert_array_equal(got, mask)
+
+
+def _image_features(images: list[np.ndarray]) -> np.ndarray:
+    """Global cues a classifier could use without seeing a lesion: 8 × 8 block means and a
+    32-bin grey histogram of each slice."""
+    blocks = [image.reshape(8, image.shape[0] // 8, 8, image.shape[1] // 8).mean(axis=(1, 3)).ravel() for image in images]
+    histograms = [np.histogram(image, bins=32, range=(0, 256), density=True)[0] for image in images]
+    return np.hstack([np.asarray(blocks) / 255.0, np.asarray(histograms) * 100])
+
+
+@pytest.mark.parametrize("with_lesions", [False, True])
+def test_classes_differ_only_through_their_lesions(with_lesions: bool) -> None:
+    """A classifier of global cues (layout, grey levels, body size) stays at chance on
+    lesion-free copies of the three classes, and learns the classes once the lesions are
+    drawn (the control that shows the test can fail)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    config = PhantomConfig(image_size=64, lesion_size=1.3, lesion_contrast=1.3)
+    images, labels = [], []
+    for class_id in range(3):
+        for index in range(120):
+            images.append(generate_slice(class_id, index, config=config, seed=5, with_lesions=with_lesions).image)
+            labels.append(class_id)
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    accuracy = cross_val_score(classifier, _image_features(images), labels, cv=5).mean()
+    if with_lesions:
+        assert accuracy > 0.6
+    else:
+        assert accuracy < 0.45  # chance is 1/3; 360 slices

@@ -10,7 +10,15 @@ import pytest
 from engine_fixtures import TINY_PROFILE_YAML
 from lstmattn.engine.experiment import resolve_experiment, with_training
 from lstmattn.engine.parallel import TrainingFailed, train_experiments
-from lstmattn.engine.plan import CHAPTER_RUNS, CLASSIFIER_RUNS, TABLE4_BACKBONE, PlannedRun, plan_experiment, planned_runs
+from lstmattn.engine.plan import (
+    ABLATION_SEEDS,
+    CHAPTER_RUNS,
+    CLASSIFIER_RUNS,
+    TABLE4_BACKBONE,
+    PlannedRun,
+    plan_experiment,
+    planned_runs,
+)
 from lstmattn.model import available_models
 from lstmattn.tables.paper_values import TABLE2
 from lstmattn.variants import ABLATIONS, TWO_CLASS
@@ -41,6 +49,22 @@ def test_planned_config_applies_model_and_train_overrides() -> None:
     assert experiment.variant == "loss_scheme=alternating"
     two_class = plan_experiment(base, PlannedRun("one-shot-affinity", TWO_CLASS, model={"num_image_classes": 2})).config
     assert two_class.model.num_image_classes == 2 and two_class.model_name == "one-shot-affinity"
+
+
+def test_every_ablation_arm_runs_under_consecutive_seeds() -> None:
+    """Chapter 5 compares each variant with the default over ABLATION_SEEDS seeds each."""
+    base = with_training(resolve_experiment("quick"), seed=4)
+    arms: dict[str | None, list[int]] = {}
+    run_ids = set()
+    for planned in CHAPTER_RUNS[5]:
+        if planned.model_name == "one-shot-lstm-attention" and planned.variant != TWO_CLASS:
+            experiment = plan_experiment(base, planned)
+            arms.setdefault(planned.variant, []).append(experiment.config.train.seed)
+            run_ids.add(experiment.run_id)
+    assert set(arms) == {None, *(a.variant for a in ABLATIONS)}
+    assert all(sorted(seeds) == list(range(4, 4 + ABLATION_SEEDS)) for seeds in arms.values())
+    assert len(run_ids) == ABLATION_SEEDS * len(arms)
+    assert PlannedRun("one-shot-lstm-attention", seed_offset=2).label == "one-shot-lstm-attention@seed+2"
 
 
 def test_table4_runs_use_resnext50_under_the_paper_profile_only() -> None:

@@ -29,6 +29,7 @@ from lstmattn.tables import (
     table2,
     table3,
     table4,
+    seed_noise_summary,
     write_table,
 )
 from lstmattn.tables.paper_values import QUOTED, TABLE1, TABLE2
@@ -248,6 +249,28 @@ def test_ablation_table_delta_vs_default(runs: Path) -> None:
     custom = ablation_table(runs, "quick", ["roi_order=confidence", "made_up=1"])
     assert list(custom.frame["row"]) == ["default", "roi_order=confidence", "made_up=1"]
     assert custom.frame["source"].iloc[2] == ""
+
+
+def test_seed_noise_summary_marks_effects_beyond_the_seed_range(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    f1 = {None: (80.0, 82.0, 84.0), "roi_order=confidence": (70.0, 71.0, 72.0), "sieve_order=reference": (79.0, 83.0, 90.0)}
+    for variant, values in f1.items():
+        for seed, value in enumerate(values):
+            make_run(root, "one-shot-lstm-attention", seed=seed, variant=variant, segmentation=segmentation(0.4),
+                     test=classification(THREE, {"Normal": 0.9, "CP": 0.9, "COVID-19": 0.9}, value / 100))
+    make_run(root, "one-shot-lstm-attention", seed=7, test=classification(THREE, {"COVID-19": 0.1}, 0.1))  # other seed
+    table = ablation_table(root, "quick", ["roi_order=confidence", "sieve_order=reference", "weight_copy_policy=previous"],
+                           seed=[0, 1, 2])
+    assert len(table.frame[table.frame["row"] == "default"]) == 3
+    summary = seed_noise_summary(table).set_index("arm")
+    assert summary.loc["default", "seeds"] == "0, 1, 2" and summary.loc["default", "F1 mean"] == pytest.approx(82.0)
+    assert summary.loc["default", "F1 range"] == "80.00–84.00"
+    assert summary.loc["roi_order=confidence", "F1 Δ mean"] == pytest.approx(-11.0)
+    assert summary.loc["roi_order=confidence", "F1 beyond seed noise"] == "yes"
+    assert summary.loc["sieve_order=reference", "F1 beyond seed noise"] == "no"  # ranges overlap
+    assert summary.loc["roi_order=confidence", "AP@0.5 beyond seed noise"] == "no"  # equal AP on every seed
+    one_seed = seed_noise_summary(ablation_table(root, "quick", ["roi_order=confidence"], seed=0)).set_index("arm")
+    assert one_seed.loc["roi_order=confidence", "F1 beyond seed noise"] == "1 seed"
 
 
 def test_ablation_variant_comes_from_the_record_not_the_folder(runs: Path) -> None:

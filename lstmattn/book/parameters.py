@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from lstmattn import __version__
 from lstmattn.config import ExperimentConfig, load_config
 from lstmattn.engine.experiment import Experiment, ensure_run, resolve_experiment, with_training
-from lstmattn.engine.plan import CHAPTER_RUNS, PlannedRun, plan_experiment
+from lstmattn.engine.plan import ABLATION_SEEDS, CHAPTER_RUNS, PlannedRun, plan_experiment
 from lstmattn.engine.runs import RunDirectory, git_commit
 from lstmattn.errors import LstmattnError
 from lstmattn.labels import ONE_SHOT
@@ -112,6 +112,12 @@ class Chapter:
     @property
     def seed(self) -> int:
         return self.config.train.seed
+
+    @property
+    def ablation_seeds(self) -> list[int]:
+        """The seeds of chapter 5's ablation arms: the chapter's seed and the next
+        :data:`~lstmattn.engine.plan.ABLATION_SEEDS` − 1."""
+        return [self.seed + offset for offset in range(ABLATION_SEEDS)]
 
     def experiment(self, label: str = ONE_SHOT) -> Experiment:
         """The experiment of planned run ``label`` (``model`` or ``model-variant``)."""

@@ -3,7 +3,7 @@
 An axial slice is drawn in normalised coordinates (``x, y`` in ``[-1, 1]``, ``x`` to
 the image right = the patient's left, ``y`` down = posterior) so that everything
 scales with the image size. Tissue values follow standard CT attenuation: air
-−1000 HU, aerated lung ≈ −870..−820 HU (denser in the dependent, posterior part),
+−1000 HU, aerated lung ≈ −900..−850 HU (denser in the dependent, posterior part),
 fat ≈ −100 HU, muscle and blood ≈ +40 HU, liver ≈ +55 HU, cancellous bone ≈ +300 HU,
 cortical bone ≈ +800 HU.
 """
@@ -28,7 +28,7 @@ __all__ = [
 #: Representative attenuation of each tissue (HU).
 HU: dict[str, float] = {
     "air": -1000.0,
-    "lung": -870.0,
+    "lung": -900.0,
     "fat": -100.0,
     "mediastinal_fat": -80.0,
     "soft_tissue": 40.0,
@@ -266,7 +266,9 @@ def _draw_mediastinum(hu: np.ndarray, zone: np.ndarray, grid: Grid, c: _Cavity, 
     _draw_airways(hu, zone, grid, c, z)
     for centre, axes, angle in organs:
         paint_ellipse(zone, True, grid, centre, (axes[0] + margin, axes[1] + margin), angle)
-    band = np.abs(grid.x - c.cx - 0.02) < 0.03 * c.half_width + margin
+    # The mediastinum between the lungs: anterior junction and pleural reflections keep the
+    # two lung fields apart (about a quarter of the cavity width in adults).
+    band = np.abs(grid.x - c.cx - 0.02) < 0.12 * c.half_width + margin
     zone |= np.broadcast_to(band, zone.shape)
 
 
@@ -368,7 +370,7 @@ def _vessel_trees(
         angles = lateral + side * offsets
         starts = np.tile([hx, hy], (angles.size, 1)).astype(np.float32)
         lengths = rng.uniform(0.10, 0.13, angles.size) * unit
-        for generation in range(5):
+        for generation in range(4):
             ends = starts + lengths[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
             points[min(generation, 2)].append(_segment_pixels(grid, starts, ends))
             n = angles.size

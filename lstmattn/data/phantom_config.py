@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the pixels a given config and seed produce change.
-PHANTOM_GENERATOR_VERSION: int = 1
+PHANTOM_GENERATOR_VERSION: int = 2
 
 _PROBABILITIES = (
     "faint_lesion_prob",

@@ -145,12 +145,15 @@ def generate_slice(
     config: PhantomConfig = DEFAULT_PHANTOM_CONFIG,
     seed: int = 0,
     split: str = "train",
+    with_lesions: bool = True,
 ) -> PhantomSlice:
     """Slice ``index`` of class ``class_id`` in ``split``.
 
     Slices ``index // config.slices_per_patient`` share one patient (anatomy and disease
     profile); the result depends only on ``(class_id, index, config, seed, split)``,
-    never on which other slices were generated.
+    never on which other slices were generated. ``with_lesions=False`` draws the same
+    patient's slice without its lesions: the control that shows the classes differ only
+    through the lesions (``tests/test_phantom.py``).
     """
     if class_id not in range(len(IMAGE_CLASS_NAMES)):
         expected = ", ".join(f"{code} ({name})" for code, name in enumerate(IMAGE_CLASS_NAMES))
@@ -164,7 +167,7 @@ def generate_slice(
     profile = sample_profile(class_id, patient_rng, config)
     slice_rng = _rng(seed, split, class_id, index, 1)
     anatomy = render_anatomy(anatomy_params, k, config.image_size, slice_rng)
-    lesions = draw_lesions(class_id, profile, anatomy, slice_rng, config)
+    lesions = draw_lesions(class_id if with_lesions else 0, profile, anatomy, slice_rng, config)
     hu = _scanner(anatomy.hu, config.noise_hu, slice_rng)
     lungs = anatomy.lungs[0] | anatomy.lungs[1]
     label_map, instances = _label_map_and_instances(lungs, lesions.ggo, lesions.consolidation, config.min_area())

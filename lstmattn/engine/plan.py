@@ -31,6 +31,7 @@ __all__ = [
     "on_real_data",
     "MEDSEG_ALONE_EPOCHS",
     "REAL_DATA_RUNS",
+    "ABLATION_SEEDS",
     "CHAPTER_RUNS",
     "planned_runs",
     "needs_real_data",
@@ -56,7 +57,10 @@ class PlannedRun:
 
     ``profile`` (``None``: the book's) gives the run a profile of its own, run on the
     book's real-data folder (:func:`lstmattn.config.with_real_data`) with the book's
-    seed and ``max_steps``: chapter 7's runs on real CT slices."""
+    seed and ``max_steps``: chapter 7's runs on real CT slices.
+
+    ``seed_offset`` trains the run with the book's seed plus the offset: the repeats that
+    let chapter 5 tell an ablation's effect from seed noise (:data:`ABLATION_SEEDS`)."""
 
     model_name: str
     variant: str | None = None
@@ -64,12 +68,14 @@ class PlannedRun:
     train: Mapping[str, Any] = field(default_factory=dict)
     paper_backbone: str | None = None
     profile: str | None = None
+    seed_offset: int = 0
 
     @property
     def label(self) -> str:
         """``model`` or ``model-variant``, after ``<profile>/`` for a run on a profile of its
-        own: how chapters name the run."""
+        own and before ``@seed+k`` for a repeat with another seed: how chapters name the run."""
         name = self.model_name if self.variant is None else f"{self.model_name}-{self.variant}"
+        name = name if self.seed_offset == 0 else f"{name}@seed+{self.seed_offset}"
         return name if self.profile is None else f"{self.profile}/{name}"
 
 
@@ -94,9 +100,15 @@ REAL_DATA_RUNS: tuple[PlannedRun, ...] = (
 )
 
 
+#: Seeds per arm of chapter 5's ablation (the default and each variant): the book's seed
+#: and the next ones, so that the chapter can compare each effect with the seed noise.
+ABLATION_SEEDS = 3
+
 _ONE_SHOT = PlannedRun(ONE_SHOT)
 _AFFINITY = PlannedRun(AFFINITY)
-_ABLATIONS = tuple(PlannedRun(ONE_SHOT, a.variant, **{a.section: dict(a.overrides)}) for a in ABLATIONS)
+_ABLATIONS = tuple(PlannedRun(ONE_SHOT, a.variant, **{a.section: dict(a.overrides)}, seed_offset=offset)
+                   for offset in range(ABLATION_SEEDS) for a in ABLATIONS)
+_DEFAULT_REPEATS = tuple(PlannedRun(ONE_SHOT, seed_offset=offset) for offset in range(1, ABLATION_SEEDS))
 _TWO_CLASS = tuple(PlannedRun(name, TWO_CLASS, model={"num_image_classes": 2}, paper_backbone=TABLE4_BACKBONE)
                    for name in (ONE_SHOT, AFFINITY))
 
@@ -105,7 +117,7 @@ CHAPTER_RUNS: dict[int, tuple[PlannedRun, ...]] = {
     2: (_ONE_SHOT,),
     3: (_ONE_SHOT, _AFFINITY, PlannedRun(MASK_RCNN), PlannedRun(MASK_RCNN_HEADS_ONLY)),
     4: (_ONE_SHOT, _AFFINITY, *(PlannedRun(name) for name in CLASSIFIER_RUNS)),
-    5: (_ONE_SHOT, _AFFINITY, *_ABLATIONS, *_TWO_CLASS),
+    5: (_ONE_SHOT, _AFFINITY, *_DEFAULT_REPEATS, *_ABLATIONS, *_TWO_CLASS),
     6: (_ONE_SHOT,),
     7: REAL_DATA_RUNS,
 }
@@ -139,6 +151,8 @@ def plan_experiment(base: ExperimentConfig, planned: PlannedRun, *, real_data: s
         base = with_training(with_real_data(get_profile(planned.profile), real_data), seed=base.train.seed,
                              max_steps=base.train.max_steps)
     config = replace(base, model_name=planned.model_name)
+    if planned.seed_offset:
+        config = with_training(config, seed=config.train.seed + planned.seed_offset)
     if planned.model:
         config = replace(config, model=replace(config.model, **planned.model))
     if planned.paper_backbone is not None and config.profile == "paper":

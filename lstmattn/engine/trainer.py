@@ -47,6 +47,7 @@ from lstmattn.engine.evaluation import classification_metrics, predict_classific
 from lstmattn.engine.loading import resolve_device
 from lstmattn.engine.reproducibility import capture_rng_state, restore_rng_state, seed_everything
 from lstmattn.engine.runs import RunDirectory, config_differences, describe_differences
+from lstmattn.engine.schedule import learning_rate
 from lstmattn.errors import LstmattnError
 from lstmattn.losses import CLASSIFICATION_LOSS_NAME, SEGMENTATION_LOSS_NAMES, segmentation_loss
 from lstmattn.model import create
@@ -256,6 +257,9 @@ def _train_locked(
             segmentation = [data.segmentation_train[s] for s, _ in chunk[: config.train.segmentation_batch_size]] if uses_segmentation else []
             classification = [data.classification_train[c] for _, c in chunk] if uses_classification else []
             began = time.perf_counter()
+            lr = learning_rate(config.train, state.step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             stats = stepper(
                 [(image.to(device_), _to_device(target, device_)) for image, target in segmentation],
                 [(image.to(device_), _to_device(target, device_)) for image, target in classification],
@@ -266,7 +270,8 @@ def _train_locked(
             bar.update(1)
             bar.set_postfix({k: f"{stats[k]:.3f}" for k in ("loss_segmentation", CLASSIFICATION_LOSS_NAME) if k in stats})
             if is_main:
-                run.log({"kind": "step", "step": state.step, "epoch": state.epoch, "seconds": time.perf_counter() - began, **stats})
+                run.log({"kind": "step", "step": state.step, "epoch": state.epoch, "seconds": time.perf_counter() - began,
+                         "lr": lr, **stats})
             if checkpoint_every and state.step % checkpoint_every == 0:
                 save("last")
             if stop_after_steps is not None and state.step >= stop_after_steps:

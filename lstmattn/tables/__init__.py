@@ -26,7 +26,7 @@ Typical use::
     write_table(t2, "runs/tables")   # table2.csv + table2.md
 """
 
-from lstmattn.tables.ablation import ablation_table
+from lstmattn.tables.ablation import ablation_table, seed_noise_summary
 from lstmattn.tables.classification import confusion_frames, table2, table3, table4
 from lstmattn.tables.collection import all_tables
 from lstmattn.tables.format import NOT_AVAILABLE, NOT_RUN, format_delta, format_interval
@@ -38,6 +38,7 @@ __all__ = [
     "NOT_RUN",
     "NOT_AVAILABLE",
     "TableResult",
+    "seed_noise_summary",
     "table1",
     "table2",
     "table3",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from lstmattn.results import RunResults, read_runs
 from lstmattn.tables.banner import banner
@@ -21,7 +22,7 @@ from lstmattn.tables.result import TableResult
 from lstmattn.tables.rows import Row, classification_values, frame, run_meta, segmentation_values, used_runs
 from lstmattn.variants import ABLATIONS, Ablation, ablation
 
-__all__ = ["ablation_table"]
+__all__ = ["ablation_table", "seed_noise_summary"]
 
 _COLUMNS = ("F1", "COVID-19", "AP@0.5")
 _UNITS = {"F1": "percent", "COVID-19": "percent", "AP@0.5": "fraction"}
@@ -56,16 +57,20 @@ def ablation_table(
     *,
     model: str = ONE_SHOT,
     ap_variant: str = "per_image/all_classes",
-    seed: int | None = None,
+    seed: int | Sequence[int] | None = None,
 ) -> TableResult:
     """Named variants of ``model`` (``identity.variant`` of their runs) against its default
     run: F1, COVID-19 sensitivity and AP@0.5, each with Δ vs the default of the same seed.
 
     ``variants`` defaults to the 'paper vs reference code' ablations of
     :data:`lstmattn.variants.ABLATIONS`; unknown names are shown without description.
+    ``seed`` keeps the runs of one seed or of several (one row per run; the repeats
+    :func:`seed_noise_summary` compares), ``None`` every run.
     """
     root = Path(runs_root)
-    runs = [run for run in read_runs(root, profile=profile, seed=seed) if run.identity.model == model]
+    seeds = None if seed is None else {seed} if isinstance(seed, int) else set(seed)
+    runs = [run for run in read_runs(root, profile=profile)
+            if run.identity.model == model and (seeds is None or run.identity.seed in seeds)]
 
     def rows_for(label: str, variant: str | None, description: str) -> list[Row]:
         base = {"row": label, "model": model, "source": description, "variant": variant}
@@ -101,3 +106,36 @@ def ablation_table(
     return TableResult("ablations", f"Ablations: paper vs reference code ({model})", _COLUMNS, _UNITS, table,
                        banner(used_runs(runs, rows, ("default", "variant")), profile, root), notes,
                        reference="default")
+
+
+def seed_noise_summary(table: TableResult) -> pd.DataFrame:
+    """Each arm of an :func:`ablation_table` built over several seeds, against the seed noise.
+
+    One row per arm (the default, then each variant): the seeds it ran with, and per
+    metric the mean over those seeds, the range (min–max) and, for a variant, Δ mean =
+    variant mean − default mean and whether the effect **exceeds the seed noise**: the
+    variant's range and the default's do not overlap (every seed of one arm beats every
+    seed of the other). With fewer than two seeds in either arm there is no noise to
+    compare with, and the verdict is ``"1 seed"``.
+    """
+    runs = table.frame[table.frame["status"].isin(["default", "variant"])]
+    default = runs[runs["status"] == "default"]
+    decimals = {column: 3 if table.units[column] == "fraction" else 2 for column in table.columns}
+    rows = []
+    for label, arm in runs.groupby("row", sort=False):
+        row: dict[str, object] = {"arm": label, "seeds": ", ".join(str(int(seed)) for seed in sorted(arm["seed"]))}
+        for column in table.columns:
+            values, base = arm[f"{column} ours"].dropna(), default[f"{column} ours"].dropna()
+            places = decimals[column]
+            row[f"{column} mean"] = round(float(values.mean()), places) if len(values) else np.nan
+            row[f"{column} range"] = f"{values.min():.{places}f}–{values.max():.{places}f}" if len(values) else NOT_RUN
+            if label == "default":
+                continue
+            row[f"{column} Δ mean"] = round(float(values.mean() - base.mean()), places) if len(values) and len(base) else np.nan
+            if len(values) < 2 or len(base) < 2:
+                row[f"{column} beyond seed noise"] = "1 seed"
+            else:
+                disjoint = values.min() > base.max() or values.max() < base.min()
+                row[f"{column} beyond seed noise"] = "yes" if disjoint else "no"
+        rows.append(row)
+    return pd.DataFrame(rows).fillna({"arm": ""})

@@ -6,19 +6,22 @@ same in papermill, in tests and in scripts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from PIL import Image
 
+from lstmattn.data.images import load_slice
 from lstmattn.data.manifests import available_manifests, load_manifest
 from lstmattn.data.phantom import DEFAULT_PHANTOM_CONFIG, PhantomConfig, generate_slice
 from lstmattn.labels import IMAGE_CLASS_NAMES, LESION_NAMES, LUNG_LABEL
 from lstmattn.viz.style import LABEL_COLOURS, hex_colour, label_colormap, label_rgba, legend_text
 
-__all__ = ["manifest_table", "data_counts", "plot_segmentation_examples", "plot_phantom_gallery"]
+__all__ = ["manifest_table", "data_counts", "plot_segmentation_examples", "plot_phantom_gallery", "plot_phantom_beside_real"]
 
 
 def manifest_table(names: Iterable[str] | None = None) -> pd.DataFrame:
@@ -127,4 +130,31 @@ def plot_phantom_gallery(
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     fig.suptitle("Synthetic CT phantoms (not patient data)")
+    return fig
+
+
+def plot_phantom_beside_real(
+    real_slice: str | Path,
+    *,
+    config: PhantomConfig = DEFAULT_PHANTOM_CONFIG,
+    seed: int = 0,
+    class_id: int = 2,
+) -> Figure:
+    """A phantom slice beside a real CT slice (a COVIDx-CT PNG, 8-bit in the same window),
+    at the phantom's size, and the grey-level histograms of both: how close the
+    phantoms' window look (air, lung parenchyma, soft tissue, bone) comes to real data."""
+    phantom = generate_slice(class_id, 0, config=config, seed=seed, split="test").image
+    real = np.asarray(Image.fromarray(load_slice(real_slice)).resize(phantom.shape[::-1], Image.BILINEAR))
+    fig = Figure(figsize=(10, 3.4), layout="constrained")
+    axes = fig.subplots(1, 3, width_ratios=(1, 1, 1.3))
+    for ax, image, title in ((axes[0], phantom, f"phantom ({IMAGE_CLASS_NAMES[class_id]})"),
+                             (axes[1], real, f"real: {Path(real_slice).name}")):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    bins = np.arange(257)
+    for image, label in ((phantom, "phantom"), (real, "real")):
+        axes[2].hist(image.ravel(), bins=bins, density=True, histtype="step", label=label)
+    axes[2].set(xlabel="grey level (COVIDx window)", ylabel="share of pixels", yscale="log")
+    axes[2].legend(fontsize=8, frameon=False)
     return fig
