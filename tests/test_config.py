@@ -31,9 +31,14 @@ def test_profile_values_follow_paper_and_reference():
     assert reference.model.backbone.fpn_levels == "c5" and reference.model.roi_order == "distance"
     assert reference.train.loss_scheme == "alternating" and reference.model.weight_copy_policy == "previous"
     assert reference.model.anchor_sizes == (2, 4, 8, 16, 32) and reference.model.backbone.weights == "IMAGENET1K_V1"
-    quick = get_profile("quick")  # CPU-sized paper: same order and FPN level, random init
-    assert (quick.model.roi_order, quick.model.backbone.fpn_levels, quick.model.backbone.weights) == ("distance", "c5", None)
+    # CPU-sized paper: same order, every FPN level at 192² (C5 alone is a 6 × 6 map there),
+    # random init, a warm-up + cosine schedule; the paper's schedule stays constant.
+    quick = get_profile("quick")
+    assert (quick.model.roi_order, quick.model.backbone.fpn_levels, quick.model.backbone.weights) == ("distance", "all", None)
     assert quick.model.anchor_sizes == (12, 24, 48, 96, 192) and quick.train.evaluate_checkpoint == "last"
+    assert quick.train.lr_schedule == "warmup_cosine" and paper.train.lr_schedule == "constant"
+    real = get_profile("real-quick")
+    assert (real.train.lr, real.train.lr_schedule, real.model.image_size) == (3e-4, "constant", 128)
 
 
 def test_partial_yaml_overrides_profile(tmp_path: Path):

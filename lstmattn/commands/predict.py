@@ -119,7 +119,7 @@ def _predict(args: argparse.Namespace) -> int:
     )
     from lstmattn.engine.runs import RunDirectory
     from lstmattn.labels import class_names_for
-    from lstmattn.viz.prediction_files import write_overlays
+    from lstmattn.viz.prediction_files import OverlayWriter
 
     _check_arguments(args)
     out = args.out or Path("predictions") / args.input.resolve().name
@@ -133,6 +133,7 @@ def _predict(args: argparse.Namespace) -> int:
     class_names = class_names_for(config.model.num_image_classes)
     progress = not args.no_progress and sys.stderr.isatty()
     started = time.perf_counter()
+    overlay_writer = None if args.no_overlays else OverlayWriter(out)
     report = predict_path(
         model,
         args.input,
@@ -142,6 +143,7 @@ def _predict(args: argparse.Namespace) -> int:
         device=device,
         progress=progress,
         training=training,
+        on_prediction=overlay_writer.submit if overlay_writer else None,
     )
     summaries = series_summaries(report.predictions) if report.is_series else []
     warnings = run_warnings(training, report.predictions, f"run {run.run_id}")
@@ -156,7 +158,7 @@ def _predict(args: argparse.Namespace) -> int:
         "warnings": warnings,
     }
     try:
-        overlays = [] if args.no_overlays else write_overlays(report.predictions, out, progress=progress and report.is_series)
+        overlays = overlay_writer.close() if overlay_writer else []
         json_path = write_predictions_json(report.predictions, out, overlays=overlays, failures=report.failures, summaries=summaries, header=header)
     except OSError as error:
         raise LstmattnError(f"{out}: cannot write the predictions ({error})") from None

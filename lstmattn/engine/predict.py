@@ -41,10 +41,12 @@ are drawn by :mod:`lstmattn.viz.prediction_files`, whose paths each slice record
 
 from __future__ import annotations
 
+import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -406,6 +408,7 @@ def predict_slices(
     device: str | torch.device = "cpu",
     progress: bool = False,
     training: TrainingData | None = None,
+    on_prediction: Callable[[SlicePrediction], None] | None = None,
 ) -> list[SlicePrediction]:
     """Predict every slice with the one-shot model, in input order.
 
@@ -415,7 +418,8 @@ def predict_slices(
     (:func:`predict_path` collects such failures instead). Detections below
     ``score_threshold`` are dropped; masks are binarised at 0.5. ``training`` (what the
     model was trained on) labels each prediction and checks it for being out of
-    distribution.
+    distribution. ``on_prediction`` is called with each prediction as soon as its batch
+    is done, in input order (the CLI writes overlays meanwhile).
     """
     if not 0.0 <= score_threshold <= 1.0:
         raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
@@ -431,7 +435,10 @@ def predict_slices(
     for batch in tqdm(batches, total=total, desc="predict", unit="batch", disable=not progress, leave=False):
         inputs = [_as_input(item, index) for index, item in batch]
         outputs = model([to_image_tensor(item.image).to(device) for item in inputs])
-        predictions.extend(slice_prediction(item, output, names, score_threshold, training) for item, output in zip(inputs, outputs))
+        for item, output in zip(inputs, outputs):
+            predictions.append(slice_prediction(item, output, names, score_threshold, training))
+            if on_prediction is not None:
+                on_prediction(predictions[-1])
     return predictions
 
 
@@ -455,17 +462,24 @@ def _slice_order(item: SliceInput) -> tuple[int, int, tuple]:
     return (1, 0, natural_key(Path(item.source).name))
 
 
+def _try_load(path: Path) -> SliceInput | PredictionFailure:
+    """The file's slice, or the failure that names it."""
+    try:
+        return load_slice_input(path)
+    except DataError as error:
+        return PredictionFailure(str(path), str(error))
+    except Exception as error:  # a header pydicom cannot parse, etc.: report, keep going
+        return PredictionFailure(str(path), f"{path}: {type(error).__name__}: {error}")
+
+
 def _load_all(files: Iterable[Path], progress: bool) -> tuple[list[SliceInput], list[PredictionFailure]]:
     """Read every file (in natural name order); series are kept apart, in the order
     their first file comes, each ordered by :func:`_slice_order`."""
-    loaded, failures = [], []
-    for path in tqdm(list(files), desc="read", unit="slice", disable=not progress, leave=False):
-        try:
-            loaded.append(load_slice_input(path))
-        except DataError as error:
-            failures.append(PredictionFailure(str(path), str(error)))
-        except Exception as error:  # a header pydicom cannot parse, etc.: report, keep going
-            failures.append(PredictionFailure(str(path), f"{path}: {type(error).__name__}: {error}"))
+    files = list(files)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # decoding releases the GIL
+        results = list(tqdm(pool.map(_try_load, files), total=len(files), desc="read", unit="slice", disable=not progress, leave=False))
+    loaded = [result for result in results if isinstance(result, SliceInput)]
+    failures = [result for result in results if isinstance(result, PredictionFailure)]
     series_rank: dict[str | None, int] = {}
     for item in loaded:
         series_rank.setdefault(item.series_instance_uid, len(series_rank))
@@ -482,13 +496,15 @@ def predict_path(
     device: str | torch.device = "cpu",
     progress: bool = False,
     training: TrainingData | None = None,
+    on_prediction: Callable[[SlicePrediction], None] | None = None,
 ) -> PredictionReport:
     """Predict a slice file or every slice of a folder (DICOM series or mixed slices).
 
     Unreadable or refused files are reported in ``failures`` and skipped; a missing path
     or an empty folder raises :class:`LstmattnError`. A folder's slices are grouped by
     DICOM series (SeriesInstanceUID; PNG/JPEG slices form one group), each ordered by
-    InstanceNumber, then by natural file name. ``training``: see :func:`predict_slices`.
+    InstanceNumber, then by natural file name. ``training`` and ``on_prediction``: see
+    :func:`predict_slices`.
     """
     files, is_series = _input_files(Path(path))
     loaded, failures = _load_all(files, progress and is_series)
@@ -501,6 +517,7 @@ def predict_path(
         device=device,
         progress=progress and is_series,
         training=training,
+        on_prediction=on_prediction,
     )
     return PredictionReport(predictions, failures, is_series)
 

@@ -9,15 +9,15 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from concurrent.futures import Future
 from typing import Sequence
 
-from tqdm.auto import tqdm
 
 from lstmattn.engine.predict import SlicePrediction
 from lstmattn.io import atomic_write_bytes
 from lstmattn.viz.overlays import render_overlay
 
-__all__ = ["overlay_name", "write_overlays"]
+__all__ = ["overlay_name", "write_overlays", "OverlayWriter"]
 
 
 def overlay_name(index: int, source: str) -> str:
@@ -30,16 +30,41 @@ def _write_overlay(prediction: SlicePrediction, path: Path) -> Path:
     return atomic_write_bytes(render_overlay(prediction), path)
 
 
-def write_overlays(
-    predictions: Sequence[SlicePrediction], out_dir: str | Path, *, progress: bool = False, workers: int | None = None
-) -> list[Path]:
+def write_overlays(predictions: Sequence[SlicePrediction], out_dir: str | Path, *, workers: int | None = None) -> list[Path]:
     """Write the overlay PNG of every prediction under ``out_dir/overlays/`` atomically;
-    returns their paths, in prediction order.
+    returns their paths, in prediction order. ``workers`` threads (default: one per CPU
+    core, at most 4) draw and encode the PNGs side by side: zlib, most of the work, runs
+    without the GIL."""
+    with OverlayWriter(out_dir, workers=workers) as writer:
+        for prediction in predictions:
+            writer.submit(prediction)
+        return writer.close()
 
-    ``workers`` threads (default: one per CPU core, at most 4) draw and encode the PNGs
-    side by side: zlib, most of the work, runs without the GIL."""
-    folder = Path(out_dir) / "overlays"
-    paths = [folder / overlay_name(index, prediction.source) for index, prediction in enumerate(predictions)]
-    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
-        written = pool.map(_write_overlay, predictions, paths)
-        return list(tqdm(written, total=len(paths), desc="overlays", unit="slice", disable=not progress, leave=False))
+
+class OverlayWriter:
+    """Writes overlay PNGs while the model predicts the next slices.
+
+    :meth:`submit` takes the predictions in slice order (``predict_path``'s
+    ``on_prediction``) and hands each to a pool of ``workers`` threads, so drawing and
+    PNG encoding overlap with inference instead of following it; :meth:`close` waits for
+    them and returns the paths in prediction order (the same files :func:`write_overlays`
+    writes). Use as a context manager; a write error surfaces from :meth:`close`."""
+
+    def __init__(self, out_dir: str | Path, *, workers: int | None = None) -> None:
+        self.folder = Path(out_dir) / "overlays"
+        self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1))
+        self._written: list[Future[Path]] = []
+
+    def submit(self, prediction: SlicePrediction) -> None:
+        path = self.folder / overlay_name(len(self._written), prediction.source)
+        self._written.append(self._pool.submit(_write_overlay, prediction, path))
+
+    def close(self) -> list[Path]:
+        self._pool.shutdown(wait=True)
+        return [future.result() for future in self._written]
+
+    def __enter__(self) -> "OverlayWriter":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=exc_info[0] is not None)
