@@ -29,6 +29,7 @@ from lstmattn.tables import (
     table2,
     table3,
     table4,
+    effects_beyond_noise,
     seed_noise_summary,
     write_table,
 )
@@ -269,6 +270,7 @@ def test_seed_noise_summary_marks_effects_beyond_the_seed_range(tmp_path: Path) 
     assert summary.loc["roi_order=confidence", "F1 beyond seed noise"] == "yes"
     assert summary.loc["sieve_order=reference", "F1 beyond seed noise"] == "no"  # ranges overlap
     assert summary.loc["roi_order=confidence", "AP@0.5 beyond seed noise"] == "no"  # equal AP on every seed
+    assert effects_beyond_noise(summary.reset_index()) == ["roi_order=confidence (F1)"]
     one_seed = seed_noise_summary(ablation_table(root, "quick", ["roi_order=confidence"], seed=0)).set_index("arm")
     assert one_seed.loc["roi_order=confidence", "F1 beyond seed noise"] == "1 seed"
 

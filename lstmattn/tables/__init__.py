@@ -26,7 +26,7 @@ Typical use::
     write_table(t2, "runs/tables")   # table2.csv + table2.md
 """
 
-from lstmattn.tables.ablation import ablation_table, seed_noise_summary
+from lstmattn.tables.ablation import ablation_table, effects_beyond_noise, seed_noise_summary
 from lstmattn.tables.classification import confusion_frames, table2, table3, table4
 from lstmattn.tables.collection import all_tables
 from lstmattn.tables.format import NOT_AVAILABLE, NOT_RUN, format_delta, format_interval
@@ -39,6 +39,7 @@ __all__ = [
     "NOT_AVAILABLE",
     "TableResult",
     "seed_noise_summary",
+    "effects_beyond_noise",
     "table1",
     "table2",
     "table3",

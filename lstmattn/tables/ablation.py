@@ -22,7 +22,7 @@ from lstmattn.tables.result import TableResult
 from lstmattn.tables.rows import Row, classification_values, frame, run_meta, segmentation_values, used_runs
 from lstmattn.variants import ABLATIONS, Ablation, ablation
 
-__all__ = ["ablation_table", "seed_noise_summary"]
+__all__ = ["ablation_table", "seed_noise_summary", "effects_beyond_noise"]
 
 _COLUMNS = ("F1", "COVID-19", "AP@0.5")
 _UNITS = {"F1": "percent", "COVID-19": "percent", "AP@0.5": "fraction"}
@@ -139,3 +139,12 @@ def seed_noise_summary(table: TableResult) -> pd.DataFrame:
                 row[f"{column} beyond seed noise"] = "yes" if disjoint else "no"
         rows.append(row)
     return pd.DataFrame(rows).fillna({"arm": ""})
+
+
+def effects_beyond_noise(summary: pd.DataFrame) -> list[str]:
+    """``"<variant> (<metric>)"`` for every cell of a :func:`seed_noise_summary` whose
+    verdict is ``"yes"``, in table order."""
+    suffix = " beyond seed noise"
+    verdicts = [column for column in summary.columns if column.endswith(suffix)]
+    return [f"{arm} ({column[: -len(suffix)]})" for arm, row in zip(summary["arm"], summary[verdicts].itertuples(index=False))
+            for column, verdict in zip(verdicts, row) if verdict == "yes"]
