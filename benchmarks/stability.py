@@ -48,13 +48,13 @@ def _train_and_evaluate(profile: str, model: str, seed: int, threads: int, runs:
         return folder
     env = {**os.environ, "LSTMATTN_RUNS": str(runs), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     cli = [sys.executable, "-m", "lstmattn.cli"]
-    log = (runs / f"{run_id}.log").open("w")
     resume = ["--resume"] if (folder / "checkpoints" / "last.pt").is_file() else []
     started = time.perf_counter()
-    subprocess.run([*cli, "train", "--profile", profile, "--model", model, "--seed", str(seed), "--run-id", run_id,
-                    "--no-progress", *resume], env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
-    (folder / "train_seconds.json").write_text(json.dumps(time.perf_counter() - started))
-    subprocess.run([*cli, "evaluate", str(folder), "--no-progress"], env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
+    with (runs / f"{run_id}.log").open("w") as log:
+        subprocess.run([*cli, "train", "--profile", profile, "--model", model, "--seed", str(seed), "--run-id", run_id,
+                        "--no-progress", *resume], env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
+        (folder / "train_seconds.json").write_text(json.dumps(time.perf_counter() - started))
+        subprocess.run([*cli, "evaluate", str(folder), "--no-progress"], env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
     print(f"  done: {run_id} ({time.perf_counter() - started:.0f} s)", flush=True)
     return folder
 
