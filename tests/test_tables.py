@@ -265,7 +265,7 @@ def test_seed_noise_summary_marks_effects_beyond_the_seed_range(tmp_path: Path) 
     assert len(table.frame[table.frame["row"] == "default"]) == 3
     summary = seed_noise_summary(table).set_index("arm")
     assert summary.loc["default", "seeds"] == "0, 1, 2" and summary.loc["default", "F1 mean"] == pytest.approx(82.0)
-    assert summary.loc["default", "F1 range"] == "80.00–84.00"
+    assert summary.loc["default", "F1 range"] == "80.00–84.00" and summary.loc["default", "F1 beyond seed noise"] == ""
     assert summary.loc["roi_order=confidence", "F1 Δ mean"] == pytest.approx(-11.0)
     assert summary.loc["roi_order=confidence", "F1 beyond seed noise"] == "yes"
     assert summary.loc["sieve_order=reference", "F1 beyond seed noise"] == "no"  # ranges overlap

@@ -116,7 +116,8 @@ def seed_noise_summary(table: TableResult) -> pd.DataFrame:
     variant mean − default mean and whether the effect **exceeds the seed noise**: the
     variant's range and the default's do not overlap (every seed of one arm beats every
     seed of the other). With fewer than two seeds in either arm there is no noise to
-    compare with, and the verdict is ``"1 seed"``.
+    compare with, and the verdict is ``"1 seed"``. The default's own Δ and verdict cells
+    are empty.
     """
     runs = table.frame[table.frame["status"].isin(["default", "variant"])]
     default = runs[runs["status"] == "default"]
@@ -129,7 +130,8 @@ def seed_noise_summary(table: TableResult) -> pd.DataFrame:
             places = decimals[column]
             row[f"{column} mean"] = round(float(values.mean()), places) if len(values) else np.nan
             row[f"{column} range"] = f"{values.min():.{places}f}–{values.max():.{places}f}" if len(values) else NOT_RUN
-            if label == "default":
+            if label == "default":  # the reference of every Δ: nothing to compare
+                row[f"{column} Δ mean"] = row[f"{column} beyond seed noise"] = ""
                 continue
             row[f"{column} Δ mean"] = round(float(values.mean() - base.mean()), places) if len(values) and len(base) else np.nan
             if len(values) < 2 or len(base) < 2:
@@ -138,7 +140,7 @@ def seed_noise_summary(table: TableResult) -> pd.DataFrame:
                 disjoint = values.min() > base.max() or values.max() < base.min()
                 row[f"{column} beyond seed noise"] = "yes" if disjoint else "no"
         rows.append(row)
-    return pd.DataFrame(rows).fillna({"arm": ""})
+    return pd.DataFrame(rows)
 
 
 def effects_beyond_noise(summary: pd.DataFrame) -> list[str]:
