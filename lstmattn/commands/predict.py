@@ -12,6 +12,7 @@ training distribution (one line for all), and each slice far outside CT slice si
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -134,17 +135,18 @@ def _predict(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     started = time.perf_counter()
     overlay_writer = None if args.no_overlays else OverlayWriter(out)
-    report = predict_path(
-        model,
-        args.input,
-        class_names=class_names,
-        score_threshold=args.score_threshold,
-        batch_size=args.batch_size,
-        device=device,
-        progress=progress,
-        training=training,
-        on_prediction=overlay_writer.submit if overlay_writer else None,
-    )
+    with overlay_writer or contextlib.nullcontext():  # an error below still stops the writer's threads
+        report = predict_path(
+            model,
+            args.input,
+            class_names=class_names,
+            score_threshold=args.score_threshold,
+            batch_size=args.batch_size,
+            device=device,
+            progress=progress,
+            training=training,
+            on_prediction=overlay_writer.submit if overlay_writer else None,
+        )
     summaries = series_summaries(report.predictions) if report.is_series else []
     warnings = run_warnings(training, report.predictions, f"run {run.run_id}")
     header = {
