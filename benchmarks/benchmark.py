@@ -1,7 +1,7 @@
 """Speed and memory of the one-shot model on the current device; prints figures.
 
     python benchmarks/benchmark.py [--profiles quick paper reference] [--repeats 5]
-                                   [--main-command]
+                                   [--main-command] [--predict RUN [--series DIR]]
 
 For each profile: warm inference ms/slice and training s/step (one segmentation plus one
 classification image, the summed loss of Eq. 8), medians of ``--repeats`` runs; the
@@ -10,7 +10,10 @@ backbone, image size and proposal settings, timed side by side in one process (t
 ≤ 1.15×); and peak memory (CUDA: max allocated; CPU: peak resident set of a fresh
 process per profile). ``--main-command`` also times the README main job
 (``make book``) end to end in a fresh clone of HEAD, install included, and the install
-alone (target ≤ 20 minutes on a 2-core CPU). Last, the bootstrap 95 % intervals of the §4.3
+alone (target ≤ 20 minutes on a 2-core CPU). ``--predict RUN`` times ``lstmattn predict``
+with that trained run on a DICOM series (``--series``, default the real-data folder's
+``dicom-series/P001``), end to end as a user runs it (model loading included), with and
+without the overlay PNGs (target ≥ 8 slices/s with overlays). Last, the bootstrap 95 % intervals of the §4.3
 metrics on a test split of the paper's size (21,191 slices, 1,000 resamples).
 
 This is a script that reports numbers, not a test: nothing here passes or fails.
@@ -147,12 +150,30 @@ def time_main_command() -> dict[str, float]:
     return timings
 
 
+def time_predict(run: Path, series: Path) -> dict[str, float]:
+    """Slices per second of ``lstmattn predict --run RUN SERIES``, with and without
+    overlays, each in a fresh process into a scratch folder (the command's own figure:
+    predicted slices over its wall time, model loading included)."""
+    rates = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, extra in (("with overlays", []), ("JSON only (--no-overlays)", ["--no-overlays"])):
+            out = Path(scratch) / name.split()[0]
+            printed = subprocess.run(
+                [str(Path(sys.executable).with_name("lstmattn")), "predict", "--run", str(run), "--out", str(out), "--no-progress", *extra, str(series)],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            rates[name] = float(printed.rsplit("(", 1)[1].split()[0])
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profiles", nargs="+", default=["quick", "paper", "reference"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--main-command", action="store_true", help="also time the README main job (quick)")
+    parser.add_argument("--predict", type=Path, metavar="RUN", help="also time lstmattn predict with this trained run")
+    parser.add_argument("--series", type=Path, default=real_data_folder() / "dicom-series" / "P001", help="series --predict reads")
     parser.add_argument("--single", help=argparse.SUPPRESS)  # internal: one profile in a fresh process
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -176,7 +197,11 @@ def main() -> None:
             f"{r['mask_rcnn_inference_ms_per_slice']:>12.1f}{r['overhead_vs_mask_rcnn']:>8.2f}x"
             f"{r['train_s_per_step']:>13.2f}{r['peak_memory_mb']:>9.0f}"
         )
-    print(f"bootstrap intervals, 21,191 slices x 1,000 resamples: {time_bootstrap(args.repeats):.2f} s")
+    print(f"bootstrap intervals, 21,191 slices x 1,000 resamples: {1000 * time_bootstrap(args.repeats):.1f} ms")
+    if args.predict:
+        slices = len([path for path in args.series.iterdir() if path.is_file()])
+        for name, rate in time_predict(args.predict, args.series).items():
+            print(f"lstmattn predict, {args.series.name} ({slices} files), {name}: {rate:.1f} slices/s (target with overlays: >= 8)")
     if args.main_command:
         for name, minutes in time_main_command().items():
             print(f"fresh clone, {name}: {minutes:.1f} min (target for make book: <= 20 min on a 2-core CPU)")

@@ -1,4 +1,5 @@
-"""File helpers every layer shares: atomic writes and natural sort.
+"""File helpers every layer shares: atomic writes, natural sort and the size of the
+thread pools that read or write many files.
 
 Atomic means a reader (or a crashed writer's successor) never sees a half-written file:
 each helper writes a temporary file in the target's folder, named
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = ["temporary_path", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "remove_stale_temporaries", "natural_key"]
+           "remove_stale_temporaries", "natural_key", "worker_count"]
 
 
 def temporary_path(path: str | Path) -> Path:
@@ -91,3 +92,10 @@ _DIGITS = re.compile(r"(\d+)")
 def natural_key(name: str) -> tuple:
     """Sort key that orders ``2.png`` before ``10.png`` (digit runs compare as numbers)."""
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in _DIGITS.split(name))
+
+
+def worker_count(limit: int = 4) -> int:
+    """One worker per CPU core, at most ``limit``: the thread pools that decode slices or
+    encode PNGs (zlib and the decoders release the GIL), and the training processes of
+    :func:`lstmattn.engine.parallel.default_jobs` on a CPU."""
+    return max(1, min(limit, os.cpu_count() or 1))

@@ -16,6 +16,7 @@ from lstmattn.book import build as book
 from lstmattn.book import site
 from lstmattn.book.parameters import ChapterParameters, open_chapter
 from lstmattn.cli import main
+from lstmattn.engine.plan import ABLATION_SEEDS
 from lstmattn.errors import LstmattnError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +59,7 @@ def test_chapter_parameters_resolve_once_and_reject_unknown_names(tmp_path: Path
     assert pinned.config == str((tmp_path / "experiment.yaml").resolve()) and pinned.resolve() == config
     chapter = open_chapter(pinned.as_dict())
     assert chapter.config == config and chapter.profile == "quick" and chapter.seed == 4
+    assert chapter.ablation_seeds == list(range(4, 4 + ABLATION_SEEDS))
     assert open_chapter({}).config.train.max_steps is None
     with pytest.raises(LstmattnError, match="unknown chapter parameter"):
         ChapterParameters.from_mapping({"max_step": 2})

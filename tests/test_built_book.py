@@ -2,7 +2,7 @@
 
 Skipped unless ``LSTMATTN_BUILT_BOOK`` names a book build folder (``--out`` of
 ``lstmattn book build``) and ``LSTMATTN_BUILT_RUNS`` its runs folder; ``.ci/run`` sets
-both after its smoke build of every chapter. Building chapters 3-5 trains 17 runs, too
+both after its smoke build of every chapter. Building chapters 3-5 trains 27 runs, too
 slow for the unit tests, which build a small book (``tests/test_site.py``).
 
 Every page of the site must load offline without console errors, and every "ours" cell

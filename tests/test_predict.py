@@ -15,6 +15,7 @@ from torch import nn
 from engine_fixtures import toy_bundle, toy_config
 from lstmattn.cli import main
 from lstmattn.engine.loading import load_trained_model
+from lstmattn.data.images import to_image_tensor
 from lstmattn.data.intensity import HISTOGRAM_BINS
 from lstmattn.engine.predict import (
     PHANTOM_TRAINED,
@@ -358,3 +359,28 @@ def test_phantom_model_on_its_own_phantoms_is_in_distribution(phantom_run_dir: P
     assert status == 0 and "out of distribution" not in err and PHANTOM_TRAINED in err
     document = json.loads((out / "predictions.json").read_text())
     assert not any(s["intensity"]["out_of_distribution"] for s in document["slices"])
+
+
+def test_detections_below_the_threshold_are_dropped_inside_the_model_with_the_same_result(model: nn.Module, png_slice: Path, monkeypatch):
+    """predict_slices raises the RoI heads' score threshold while it predicts (no masks
+    pasted for detections it would drop); the slices' lesions are those of the unfiltered
+    model, and the model's own threshold is restored."""
+    import contextlib
+
+    import lstmattn.engine.predict as predict_module
+
+    model.eval()
+    with torch.no_grad():
+        (raw,) = model([to_image_tensor(np.array(Image.open(png_slice).convert("L")))])
+    scores = raw["scores"].sort().values
+    assert len(scores) >= 2, "the toy model must detect something for this test to mean anything"
+    threshold = float(scores[len(scores) // 2])  # keeps the upper half, including the equal score
+    own_threshold = model.roi_heads.score_thresh
+    filtered = predict_slices(model, [png_slice], class_names=CLASS_NAMES, score_threshold=threshold, device="cpu")
+    assert model.roi_heads.score_thresh == own_threshold
+    monkeypatch.setattr(predict_module, "_detections_from", lambda *args: contextlib.nullcontext())
+    unfiltered = predict_slices(model, [png_slice], class_names=CLASS_NAMES, score_threshold=threshold, device="cpu")
+    assert filtered[0].lesions == unfiltered[0].lesions
+    assert filtered[0].lung_area_px == unfiltered[0].lung_area_px
+    assert np.array_equal(filtered[0].lesion_map, unfiltered[0].lesion_map)
+    assert filtered[0].class_probs == unfiltered[0].class_probs

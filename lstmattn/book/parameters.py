@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from lstmattn import __version__
 from lstmattn.config import ExperimentConfig, load_config
 from lstmattn.engine.experiment import Experiment, ensure_run, resolve_experiment, with_training
-from lstmattn.engine.plan import ABLATION_SEEDS, CHAPTER_RUNS, PlannedRun, plan_experiment
+from lstmattn.engine.plan import CHAPTER_RUNS, PlannedRun, plan_experiment
 from lstmattn.engine.runs import RunDirectory, git_commit
 from lstmattn.errors import LstmattnError
 from lstmattn.labels import ONE_SHOT
@@ -115,9 +115,10 @@ class Chapter:
 
     @property
     def ablation_seeds(self) -> list[int]:
-        """The seeds of chapter 5's ablation arms: the chapter's seed and the next
-        :data:`~lstmattn.engine.plan.ABLATION_SEEDS` − 1."""
-        return [self.seed + offset for offset in range(ABLATION_SEEDS)]
+        """The seeds of chapter 5's ablation arms: the chapter's seed plus each seed
+        offset chapter 5's planned runs carry (:data:`~lstmattn.engine.plan.ABLATION_SEEDS`
+        of them)."""
+        return sorted({self.seed + run.seed_offset for run in CHAPTER_RUNS[5]})
 
     def experiment(self, label: str = ONE_SHOT) -> Experiment:
         """The experiment of planned run ``label`` (``model`` or ``model-variant``)."""

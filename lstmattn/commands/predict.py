@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, help="output folder (default: predictions/<input name>)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
     parser.add_argument("--score-threshold", type=float, default=0.5, help="detection score threshold for lesions and lungs (default 0.5)")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=8, help="slices per forward pass (default 8)")
     parser.add_argument("--no-overlays", action="store_true", help="write the JSON only")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=_predict)

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from lstmattn.engine.experiment import Experiment, ensure_run
 from lstmattn.errors import LstmattnError
+from lstmattn.io import worker_count
 
 __all__ = ["default_jobs", "TrainingFailed", "TrainingProgress", "train_experiments"]
 
@@ -36,7 +37,7 @@ def default_jobs() -> int:
 
     if torch.cuda.is_available():
         return 1
-    return max(1, min(4, os.cpu_count() or 1))
+    return worker_count()
 
 
 class TrainingFailed(LstmattnError):

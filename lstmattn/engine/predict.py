@@ -41,12 +41,12 @@ are drawn by :mod:`lstmattn.viz.prediction_files`, whose paths each slice record
 
 from __future__ import annotations
 
-import os
+import contextlib
+import itertools
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Sized
 
 import numpy as np
 import torch
@@ -54,11 +54,18 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lstmattn import __version__
-from lstmattn.data.dicom import is_dicom_file, read_dicom_header
-from lstmattn.data.images import IMAGE_SUFFIXES, FittedSlice, fit_slice, load_fitted_slice, to_image_tensor
+from lstmattn.data.images import to_image_tensor
 from lstmattn.data.intensity import IntensityCheck, IntensityReference
-from lstmattn.errors import DataError, LstmattnError
-from lstmattn.io import atomic_write_json, natural_key
+from lstmattn.engine.slice_files import (
+    DecodedSlices,
+    PredictionFailure,
+    SliceInput,
+    as_slice_input,
+    input_files,
+    order_slice_files,
+)
+from lstmattn.errors import LstmattnError
+from lstmattn.io import atomic_write_json
 from lstmattn.labels import LESION_LABELS, LUNG_LABEL, SEGMENTATION_NAMES
 
 __all__ = [
@@ -70,8 +77,6 @@ __all__ = [
     "SlicePrediction",
     "PredictionFailure",
     "PredictionReport",
-    "list_slice_files",
-    "load_slice_input",
     "predict_slices",
     "slice_prediction",
     "predict_path",
@@ -118,23 +123,6 @@ class TrainingData:
     def trained_on(self) -> str:
         """:data:`PHANTOM_TRAINED` for a phantom-trained model, else the data's description."""
         return PHANTOM_TRAINED if self.is_phantom else self.description
-
-
-@dataclass(frozen=True)
-class SliceInput:
-    """One slice ready for the model: where it came from and its ``uint8[H, W]`` pixels.
-
-    DICOM slices carry their InstanceNumber, SeriesInstanceUID and PatientID;
-    ``original_size`` is the stored ``(H, W)`` when ``image`` was downscaled, and
-    ``warnings`` are the problems found on reading (without the file name)."""
-
-    source: str
-    image: np.ndarray
-    instance_number: int | None = None
-    series_instance_uid: str | None = None
-    patient_id: str | None = None
-    original_size: tuple[int, int] | None = None
-    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,17 +228,6 @@ class SlicePrediction:
         }
 
 
-@dataclass(frozen=True)
-class PredictionFailure:
-    """An input that could not be predicted, with the reason (which names the file)."""
-
-    file: str
-    error: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"file": self.file, "error": self.error}
-
-
 @dataclass
 class PredictionReport:
     """The outcome of :func:`predict_path`: predictions in slice order (series after
@@ -259,53 +236,6 @@ class PredictionReport:
     predictions: list[SlicePrediction]
     failures: list[PredictionFailure]
     is_series: bool
-
-
-def list_slice_files(folder: str | Path) -> list[Path]:
-    """The slice files of a folder: PNG/JPEG by suffix and DICOM by suffix or ``DICM``
-    marker (``DICOMDIR`` and hidden files skipped), in natural name order."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(folder, "folder not found")
-    files = [
-        path
-        for path in folder.iterdir()
-        if path.is_file()
-        and not path.name.startswith(".")
-        and path.name != "DICOMDIR"
-        and (path.suffix.lower() in IMAGE_SUFFIXES or is_dicom_file(path))
-    ]
-    return sorted(files, key=lambda path: natural_key(path.name))
-
-
-def _slice_input(source: str, fitted: FittedSlice, **dicom: Any) -> SliceInput:
-    """A :class:`SliceInput` from a fitted slice (``dicom``: its header fields)."""
-    original = fitted.original_size if fitted.original_size != fitted.image.shape else None
-    warnings = (fitted.warning,) if fitted.warning else ()
-    return SliceInput(source, fitted.image, original_size=original, warnings=warnings, **dicom)
-
-
-def load_slice_input(path: str | Path) -> SliceInput:
-    """Read one slice file, fitted for prediction (:func:`lstmattn.data.images.fit_slice`);
-    raises :class:`DataError` naming the file when it cannot, or when it is too small."""
-    path = Path(path)
-    dicom: dict[str, Any] = {}
-    if is_dicom_file(path):
-        header = read_dicom_header(path)
-        dicom = {"instance_number": header.instance_number, "series_instance_uid": header.series_instance_uid,
-                 "patient_id": header.patient_id}
-    return _slice_input(str(path), load_fitted_slice(path), **dicom)
-
-
-def _as_input(item: str | Path | np.ndarray | SliceInput, index: int) -> SliceInput:
-    if isinstance(item, SliceInput):
-        return item
-    if isinstance(item, np.ndarray):
-        if item.ndim != 2 or item.dtype != np.uint8:
-            raise ValueError(f"paths_or_arrays[{index}]: expected a uint8 array [H, W], got {item.dtype} {item.shape}")
-        source = f"array[{index}]"
-        return _slice_input(source, fit_slice(item, source))
-    return load_slice_input(item)
 
 
 def _lung_area(labels: np.ndarray, masks: np.ndarray) -> int | None:
@@ -392,19 +322,44 @@ def slice_prediction(
     )
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last may be shorter), taken as they come."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+@contextlib.contextmanager
+def _detections_from(model: nn.Module, score_threshold: float) -> Iterator[None]:
+    """While predicting, the detection head itself drops detections scored below
+    ``score_threshold`` (torchvision keeps scores *above* its ``score_thresh``, hence the
+    next float32 down), so their masks are never pasted back at full slice size (a third
+    of the CPU inference time of a 512² slice with the default 0.05). The kept detections
+    are the same: NMS and the per-image top-k only ever let higher scores displace
+    lower ones. The classification branch works on the RPN proposals and is unaffected.
+    A model without torchvision RoI heads is left as it is."""
+    heads = getattr(model, "roi_heads", None)
+    if heads is None:
+        yield
+        return
+    original = heads.score_thresh
+    # the next float32 down: scores are float32 and the comparison rounds a Python float to it
+    below = float(np.nextafter(np.float32(score_threshold), np.float32(-np.inf)))
+    heads.score_thresh = max(original, below)
+    try:
+        yield
+    finally:
+        heads.score_thresh = original
 
 
 @torch.no_grad()
 def predict_slices(
     model: nn.Module,
-    paths_or_arrays: Sequence[str | Path | np.ndarray | SliceInput],
+    paths_or_arrays: Iterable[str | Path | np.ndarray | SliceInput],
     *,
     class_names: Sequence[str],
     score_threshold: float = 0.5,
-    batch_size: int = 4,
+    batch_size: int = 8,
     device: str | torch.device = "cpu",
     progress: bool = False,
     training: TrainingData | None = None,
@@ -419,7 +374,8 @@ def predict_slices(
     ``score_threshold`` are dropped; masks are binarised at 0.5. ``training`` (what the
     model was trained on) labels each prediction and checks it for being out of
     distribution. ``on_prediction`` is called with each prediction as soon as its batch
-    is done, in input order (the CLI writes overlays meanwhile).
+    is done, in input order (the CLI writes overlays meanwhile). ``model`` is put in eval
+    mode with channels-last weights.
     """
     if not 0.0 <= score_threshold <= 1.0:
         raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
@@ -427,63 +383,21 @@ def predict_slices(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     names = tuple(class_names)
     device = torch.device(device)
-    model.eval()
+    # channels-last convolutions: 16 % less CPU time per slice for the quick model (73 vs
+    # 87 ms on 2 cores), the same predictions up to float rounding (σ(Δ) within 1e-6).
+    model.eval().to(memory_format=torch.channels_last)
     predictions: list[SlicePrediction] = []
-    indexed = list(enumerate(paths_or_arrays))
-    batches = _chunks(indexed, batch_size)
-    total = -(-len(indexed) // batch_size)
-    for batch in tqdm(batches, total=total, desc="predict", unit="batch", disable=not progress, leave=False):
-        inputs = [_as_input(item, index) for index, item in batch]
-        outputs = model([to_image_tensor(item.image).to(device) for item in inputs])
-        for item, output in zip(inputs, outputs):
-            predictions.append(slice_prediction(item, output, names, score_threshold, training))
-            if on_prediction is not None:
-                on_prediction(predictions[-1])
+    batches = _batches(enumerate(paths_or_arrays), batch_size)
+    total = -(-len(paths_or_arrays) // batch_size) if isinstance(paths_or_arrays, Sized) else None
+    with _detections_from(model, score_threshold):
+        for batch in tqdm(batches, total=total, desc="predict", unit="batch", disable=not progress, leave=False):
+            inputs = [as_slice_input(item, index) for index, item in batch]
+            outputs = model([to_image_tensor(item.image).to(device) for item in inputs])
+            for item, output in zip(inputs, outputs):
+                predictions.append(slice_prediction(item, output, names, score_threshold, training))
+                if on_prediction is not None:
+                    on_prediction(predictions[-1])
     return predictions
-
-
-def _input_files(path: Path) -> tuple[list[Path], bool]:
-    """The files behind ``path`` and whether they form a series (a folder)."""
-    if path.is_dir():
-        files = list_slice_files(path)
-        if not files:
-            raise LstmattnError(f"{path}: no PNG, JPEG or DICOM files in folder")
-        return files, True
-    if not path.exists():
-        raise LstmattnError(f"{path}: no such file or folder")
-    return [path], False
-
-
-def _slice_order(item: SliceInput) -> tuple[int, int, tuple]:
-    """Within a series: DICOM slices by InstanceNumber first, then everything else by
-    natural name."""
-    if item.instance_number is not None:
-        return (0, item.instance_number, natural_key(Path(item.source).name))
-    return (1, 0, natural_key(Path(item.source).name))
-
-
-def _try_load(path: Path) -> SliceInput | PredictionFailure:
-    """The file's slice, or the failure that names it."""
-    try:
-        return load_slice_input(path)
-    except DataError as error:
-        return PredictionFailure(str(path), str(error))
-    except Exception as error:  # a header pydicom cannot parse, etc.: report, keep going
-        return PredictionFailure(str(path), f"{path}: {type(error).__name__}: {error}")
-
-
-def _load_all(files: Iterable[Path], progress: bool) -> tuple[list[SliceInput], list[PredictionFailure]]:
-    """Read every file (in natural name order); series are kept apart, in the order
-    their first file comes, each ordered by :func:`_slice_order`."""
-    files = list(files)
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # decoding releases the GIL
-        results = list(tqdm(pool.map(_try_load, files), total=len(files), desc="read", unit="slice", disable=not progress, leave=False))
-    loaded = [result for result in results if isinstance(result, SliceInput)]
-    failures = [result for result in results if isinstance(result, PredictionFailure)]
-    series_rank: dict[str | None, int] = {}
-    for item in loaded:
-        series_rank.setdefault(item.series_instance_uid, len(series_rank))
-    return sorted(loaded, key=lambda item: (series_rank[item.series_instance_uid], *_slice_order(item))), failures
 
 
 def predict_path(
@@ -492,7 +406,7 @@ def predict_path(
     *,
     class_names: Sequence[str],
     score_threshold: float = 0.5,
-    batch_size: int = 4,
+    batch_size: int = 8,
     device: str | torch.device = "cpu",
     progress: bool = False,
     training: TrainingData | None = None,
@@ -506,11 +420,11 @@ def predict_path(
     InstanceNumber, then by natural file name. ``training`` and ``on_prediction``: see
     :func:`predict_slices`.
     """
-    files, is_series = _input_files(Path(path))
-    loaded, failures = _load_all(files, progress and is_series)
+    files, is_series = input_files(Path(path))
+    ordered, failures = order_slice_files(files)
     predictions = predict_slices(
         model,
-        loaded,
+        DecodedSlices(ordered, failures),
         class_names=class_names,
         score_threshold=score_threshold,
         batch_size=batch_size,

@@ -34,7 +34,8 @@ from tqdm.auto import tqdm
 
 from lstmattn.data.images import to_image_tensor
 from lstmattn.engine.loading import load_trained_model
-from lstmattn.engine.predict import Lesion, SliceInput, load_slice_input, slice_prediction
+from lstmattn.engine.predict import Lesion, slice_prediction
+from lstmattn.engine.slice_files import SliceInput, load_slice_input
 from lstmattn.labels import SEGMENTATION_NAMES, class_names_for
 from lstmattn.viz.hooks import BRANCHES, ForwardTrace, check_traceable, trace_forward
 

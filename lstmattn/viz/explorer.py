@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from lstmattn.engine.predict import SliceInput, load_slice_input
+from lstmattn.engine.slice_files import SliceInput, load_slice_input
 from lstmattn.labels import class_names_for
 from lstmattn.viz.attention import (
     ORDERS,

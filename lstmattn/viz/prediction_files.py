@@ -5,16 +5,13 @@ written by :func:`lstmattn.engine.predict.write_predictions_json`."""
 
 from __future__ import annotations
 
-import os
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from concurrent.futures import Future
 from typing import Sequence
 
-
 from lstmattn.engine.predict import SlicePrediction
-from lstmattn.io import atomic_write_bytes
+from lstmattn.io import atomic_write_bytes, worker_count
 from lstmattn.viz.overlays import render_overlay
 
 __all__ = ["overlay_name", "write_overlays", "OverlayWriter"]
@@ -52,7 +49,7 @@ class OverlayWriter:
 
     def __init__(self, out_dir: str | Path, *, workers: int | None = None) -> None:
         self.folder = Path(out_dir) / "overlays"
-        self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(max_workers=workers or worker_count())
         self._written: list[Future[Path]] = []
 
     def submit(self, prediction: SlicePrediction) -> None:

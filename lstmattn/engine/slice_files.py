@@ -1,0 +1,192 @@
+"""The slices behind a ``predict`` input, in slice order, decoded while the model works.
+
+A folder's files are grouped by DICOM series (SeriesInstanceUID; PNG/JPEG slices form
+one more group), the groups in the order their first file comes in natural name order,
+each ordered by InstanceNumber, then by natural file name. Putting the files in that
+order needs the DICOM headers only (:func:`order_slice_files`, one header-only pass);
+the pixels are decoded afterwards by a thread pool while the model predicts the slices
+before them (:class:`DecodedSlices`), instead of all before the first prediction.
+
+A file that cannot be read becomes a :class:`PredictionFailure` naming it, and the rest
+go on.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+import numpy as np
+
+from lstmattn.data.dicom import is_dicom_file, read_dicom_header
+from lstmattn.data.images import IMAGE_SUFFIXES, FittedSlice, fit_slice, load_fitted_slice
+from lstmattn.errors import DataError, LstmattnError
+from lstmattn.io import natural_key, worker_count
+
+__all__ = ["SliceInput", "PredictionFailure", "list_slice_files", "input_files", "load_slice_input", "as_slice_input",
+           "order_slice_files", "DecodedSlices"]
+
+_Result = TypeVar("_Result")
+
+
+@dataclass(frozen=True)
+class SliceInput:
+    """One slice ready for the model: where it came from and its ``uint8[H, W]`` pixels.
+
+    DICOM slices carry their InstanceNumber, SeriesInstanceUID and PatientID;
+    ``original_size`` is the stored ``(H, W)`` when ``image`` was downscaled, and
+    ``warnings`` are the problems found on reading (without the file name)."""
+
+    source: str
+    image: np.ndarray
+    instance_number: int | None = None
+    series_instance_uid: str | None = None
+    patient_id: str | None = None
+    original_size: tuple[int, int] | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PredictionFailure:
+    """An input that could not be predicted, with the reason (which names the file)."""
+
+    file: str
+    error: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"file": self.file, "error": self.error}
+
+
+def list_slice_files(folder: str | Path) -> list[Path]:
+    """The slice files of a folder: PNG/JPEG by suffix and DICOM by suffix or ``DICM``
+    marker (``DICOMDIR`` and hidden files skipped), in natural name order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "folder not found")
+    files = [
+        path
+        for path in folder.iterdir()
+        if path.is_file()
+        and not path.name.startswith(".")
+        and path.name != "DICOMDIR"
+        and (path.suffix.lower() in IMAGE_SUFFIXES or is_dicom_file(path))
+    ]
+    return sorted(files, key=lambda path: natural_key(path.name))
+
+
+def input_files(path: Path) -> tuple[list[Path], bool]:
+    """The files behind ``path`` and whether they form a series (a folder); a missing
+    path or a folder without slices raises :class:`LstmattnError`."""
+    if path.is_dir():
+        files = list_slice_files(path)
+        if not files:
+            raise LstmattnError(f"{path}: no PNG, JPEG or DICOM files in folder")
+        return files, True
+    if not path.exists():
+        raise LstmattnError(f"{path}: no such file or folder")
+    return [path], False
+
+
+def _slice_input(source: str, fitted: FittedSlice, **dicom: Any) -> SliceInput:
+    """A :class:`SliceInput` from a fitted slice (``dicom``: its header fields)."""
+    original = fitted.original_size if fitted.original_size != fitted.image.shape else None
+    warnings = (fitted.warning,) if fitted.warning else ()
+    return SliceInput(source, fitted.image, original_size=original, warnings=warnings, **dicom)
+
+
+def load_slice_input(path: str | Path) -> SliceInput:
+    """Read one slice file, fitted for prediction (:func:`lstmattn.data.images.fit_slice`);
+    raises :class:`DataError` naming the file when it cannot, or when it is too small."""
+    path = Path(path)
+    dicom: dict[str, Any] = {}
+    if is_dicom_file(path):
+        header = read_dicom_header(path)
+        dicom = {"instance_number": header.instance_number, "series_instance_uid": header.series_instance_uid,
+                 "patient_id": header.patient_id}
+    return _slice_input(str(path), load_fitted_slice(path), **dicom)
+
+
+def as_slice_input(item: str | Path | np.ndarray | SliceInput, index: int) -> SliceInput:
+    """A slice file (read), a ``uint8[H, W]`` array (named ``array[index]``) or a
+    :class:`SliceInput` (as it is), fitted for prediction."""
+    if isinstance(item, SliceInput):
+        return item
+    if isinstance(item, np.ndarray):
+        if item.ndim != 2 or item.dtype != np.uint8:
+            raise ValueError(f"paths_or_arrays[{index}]: expected a uint8 array [H, W], got {item.dtype} {item.shape}")
+        source = f"array[{index}]"
+        return _slice_input(source, fit_slice(item, source))
+    return load_slice_input(item)
+
+
+def _reported(read: Callable[[Path], _Result]) -> Callable[[Path], _Result | PredictionFailure]:
+    """``read`` that returns the failure naming the file instead of raising."""
+
+    def read_or_fail(path: Path) -> _Result | PredictionFailure:
+        try:
+            return read(path)
+        except DataError as error:
+            return PredictionFailure(str(path), str(error))
+        except Exception as error:  # a header pydicom cannot parse, etc.: report, keep going
+            return PredictionFailure(str(path), f"{path}: {type(error).__name__}: {error}")
+
+    return read_or_fail
+
+
+@dataclass(frozen=True)
+class _OrderKey:
+    path: Path
+    series_instance_uid: str | None
+    instance_number: int | None
+
+    def within_series(self) -> tuple[int, int, tuple]:
+        """DICOM slices by InstanceNumber first, then everything else by natural name."""
+        name = natural_key(self.path.name)
+        return (0, self.instance_number, name) if self.instance_number is not None else (1, 0, name)
+
+
+def _order_key(path: Path) -> _OrderKey:
+    if not is_dicom_file(path):
+        return _OrderKey(path, None, None)
+    header = read_dicom_header(path)
+    return _OrderKey(path, header.series_instance_uid, header.instance_number)
+
+
+def order_slice_files(files: Sequence[Path]) -> tuple[list[Path], list[PredictionFailure]]:
+    """``files`` (in natural name order) in slice order, reading DICOM headers only;
+    files whose header cannot be read are returned as failures."""
+    with ThreadPoolExecutor(max_workers=worker_count()) as pool:
+        results = list(pool.map(_reported(_order_key), files))
+    keys = [result for result in results if isinstance(result, _OrderKey)]
+    series_rank: dict[str | None, int] = {}
+    for key in keys:
+        series_rank.setdefault(key.series_instance_uid, len(series_rank))
+    keys.sort(key=lambda key: (series_rank[key.series_instance_uid], *key.within_series()))
+    return [key.path for key in keys], [result for result in results if isinstance(result, PredictionFailure)]
+
+
+class DecodedSlices:
+    """The slices of ``files``, decoded by a pool of threads ahead of the consumer and
+    handed out in the files' order; a file that cannot be decoded is appended to
+    ``failures`` and skipped. ``len()`` is the number of files (an upper bound on the
+    slices). Iterate once; the pool stops when the iteration ends."""
+
+    def __init__(self, files: Sequence[Path], failures: list[PredictionFailure]) -> None:
+        self.files = list(files)
+        self.failures = failures
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __iter__(self) -> Iterator[SliceInput]:
+        pool = ThreadPoolExecutor(max_workers=worker_count())  # decoding releases the GIL
+        try:
+            for result in pool.map(_reported(load_slice_input), self.files):
+                if isinstance(result, PredictionFailure):
+                    self.failures.append(result)
+                else:
+                    yield result
+        finally:  # stopped early (an error downstream): drop the decodes not yet started
+            pool.shutdown(wait=True, cancel_futures=True)
