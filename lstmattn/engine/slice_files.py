@@ -14,21 +14,23 @@ go on.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
-from lstmattn.data.dicom import is_dicom_file, read_dicom_header
+from lstmattn.data.dicom import DicomHeader, is_dicom_file, read_dicom_header
 from lstmattn.data.images import IMAGE_SUFFIXES, FittedSlice, fit_slice, load_fitted_slice
 from lstmattn.errors import DataError, LstmattnError
 from lstmattn.io import natural_key, worker_count
 
 __all__ = ["SliceInput", "PredictionFailure", "list_slice_files", "input_files", "load_slice_input", "as_slice_input",
-           "order_slice_files", "DecodedSlices"]
+           "SliceFile", "order_slice_files", "DecodedSlices"]
 
 _Result = TypeVar("_Result")
+_Item = TypeVar("_Item", Path, "SliceFile")
 
 
 @dataclass(frozen=True)
@@ -96,16 +98,38 @@ def _slice_input(source: str, fitted: FittedSlice, **dicom: Any) -> SliceInput:
     return SliceInput(source, fitted.image, original_size=original, warnings=warnings, **dicom)
 
 
+@dataclass(frozen=True)
+class SliceFile:
+    """A slice file and, for DICOM, its header (``None`` for PNG/JPEG)."""
+
+    path: Path
+    header: DicomHeader | None
+
+    @property
+    def series_instance_uid(self) -> str | None:
+        return self.header.series_instance_uid if self.header else None
+
+    def within_series(self) -> tuple[int, int, tuple]:
+        """DICOM slices by InstanceNumber first, then everything else by natural name."""
+        name = natural_key(self.path.name)
+        number = self.header.instance_number if self.header else None
+        return (0, number, name) if number is not None else (1, 0, name)
+
+    def decode(self) -> SliceInput:
+        """The slice, fitted for prediction, with the header's fields."""
+        fields = dataclasses.asdict(self.header) if self.header else {}
+        return _slice_input(str(self.path), load_fitted_slice(self.path), **fields)
+
+
+def _slice_file(path: Path) -> SliceFile:
+    """``path`` with its DICOM header read (header only)."""
+    return SliceFile(path, read_dicom_header(path) if is_dicom_file(path) else None)
+
+
 def load_slice_input(path: str | Path) -> SliceInput:
     """Read one slice file, fitted for prediction (:func:`lstmattn.data.images.fit_slice`);
     raises :class:`DataError` naming the file when it cannot, or when it is too small."""
-    path = Path(path)
-    dicom: dict[str, Any] = {}
-    if is_dicom_file(path):
-        header = read_dicom_header(path)
-        dicom = {"instance_number": header.instance_number, "series_instance_uid": header.series_instance_uid,
-                 "patient_id": header.patient_id}
-    return _slice_input(str(path), load_fitted_slice(path), **dicom)
+    return _slice_file(Path(path)).decode()
 
 
 def as_slice_input(item: str | Path | np.ndarray | SliceInput, index: int) -> SliceInput:
@@ -121,12 +145,14 @@ def as_slice_input(item: str | Path | np.ndarray | SliceInput, index: int) -> Sl
     return load_slice_input(item)
 
 
-def _reported(read: Callable[[Path], _Result]) -> Callable[[Path], _Result | PredictionFailure]:
-    """``read`` that returns the failure naming the file instead of raising."""
+def _reported(read: Callable[[_Item], _Result]) -> Callable[[_Item], _Result | PredictionFailure]:
+    """``read`` (of a path or a :class:`SliceFile`) that returns the failure naming the
+    file instead of raising."""
 
-    def read_or_fail(path: Path) -> _Result | PredictionFailure:
+    def read_or_fail(item: _Item) -> _Result | PredictionFailure:
+        path = item.path if isinstance(item, SliceFile) else item
         try:
-            return read(path)
+            return read(item)
         except DataError as error:
             return PredictionFailure(str(path), str(error))
         except Exception as error:  # a header pydicom cannot parse, etc.: report, keep going
@@ -135,45 +161,27 @@ def _reported(read: Callable[[Path], _Result]) -> Callable[[Path], _Result | Pre
     return read_or_fail
 
 
-@dataclass(frozen=True)
-class _OrderKey:
-    path: Path
-    series_instance_uid: str | None
-    instance_number: int | None
-
-    def within_series(self) -> tuple[int, int, tuple]:
-        """DICOM slices by InstanceNumber first, then everything else by natural name."""
-        name = natural_key(self.path.name)
-        return (0, self.instance_number, name) if self.instance_number is not None else (1, 0, name)
-
-
-def _order_key(path: Path) -> _OrderKey:
-    if not is_dicom_file(path):
-        return _OrderKey(path, None, None)
-    header = read_dicom_header(path)
-    return _OrderKey(path, header.series_instance_uid, header.instance_number)
-
-
-def order_slice_files(files: Sequence[Path]) -> tuple[list[Path], list[PredictionFailure]]:
+def order_slice_files(files: Sequence[Path]) -> tuple[list[SliceFile], list[PredictionFailure]]:
     """``files`` (in natural name order) in slice order, reading DICOM headers only;
     files whose header cannot be read are returned as failures."""
     with ThreadPoolExecutor(max_workers=worker_count()) as pool:
-        results = list(pool.map(_reported(_order_key), files))
-    keys = [result for result in results if isinstance(result, _OrderKey)]
+        results = list(pool.map(_reported(_slice_file), files))
+    ordered = [result for result in results if isinstance(result, SliceFile)]
     series_rank: dict[str | None, int] = {}
-    for key in keys:
-        series_rank.setdefault(key.series_instance_uid, len(series_rank))
-    keys.sort(key=lambda key: (series_rank[key.series_instance_uid], *key.within_series()))
-    return [key.path for key in keys], [result for result in results if isinstance(result, PredictionFailure)]
+    for item in ordered:
+        series_rank.setdefault(item.series_instance_uid, len(series_rank))
+    ordered.sort(key=lambda item: (series_rank[item.series_instance_uid], *item.within_series()))
+    return ordered, [result for result in results if isinstance(result, PredictionFailure)]
 
 
 class DecodedSlices:
-    """The slices of ``files``, decoded by a pool of threads ahead of the consumer and
-    handed out in the files' order; a file that cannot be decoded is appended to
-    ``failures`` and skipped. ``len()`` is the number of files (an upper bound on the
-    slices). Iterate once; the pool stops when the iteration ends."""
+    """The slices of ``files`` (from :func:`order_slice_files`: their headers are not read
+    again), decoded by a pool of threads ahead of the consumer and handed out in the
+    files' order; a file that cannot be decoded is appended to ``failures`` and skipped.
+    ``len()`` is the number of files (an upper bound on the slices). Iterate once; the
+    pool stops when the iteration ends."""
 
-    def __init__(self, files: Sequence[Path], failures: list[PredictionFailure]) -> None:
+    def __init__(self, files: Sequence[SliceFile], failures: list[PredictionFailure]) -> None:
         self.files = list(files)
         self.failures = failures
 
@@ -183,7 +191,7 @@ class DecodedSlices:
     def __iter__(self) -> Iterator[SliceInput]:
         pool = ThreadPoolExecutor(max_workers=worker_count())  # decoding releases the GIL
         try:
-            for result in pool.map(_reported(load_slice_input), self.files):
+            for result in pool.map(_reported(SliceFile.decode), self.files):
                 if isinstance(result, PredictionFailure):
                     self.failures.append(result)
                 else:
