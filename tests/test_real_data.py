@@ -23,7 +23,7 @@ from lstmattn.engine.datasets import build_data
 from lstmattn.engine.folder_evaluation import evaluate_folder, split_name
 from lstmattn.engine.plan import (
     CHAPTER_RUNS,
-    MEDSEG_ALONE_EPOCHS,
+    MEDSEG_ALONE_EPOCH_SCALE,
     REAL_DATA_PROFILE,
     needs_real_data,
     on_real_data,
@@ -125,7 +125,7 @@ def test_manifests_verify_the_real_sets_and_catch_a_changed_file(sample_data: Pa
     assert [problem.kind for problem in report.problems] == ["content"]
 
 
-def test_real_data_plan_uses_its_profile_with_the_books_seed_and_steps(sample_data: Path) -> None:
+def test_real_data_plan_uses_its_profile_with_the_books_seed_steps_and_epochs(sample_data: Path) -> None:
     assert needs_real_data(7) and not needs_real_data(3)
     labels = [planned.label for planned in CHAPTER_RUNS[7]]
     assert labels[0] == f"{REAL_DATA_PROFILE}/{ONE_SHOT}" and len(labels) == 5
@@ -139,9 +139,14 @@ def test_real_data_plan_uses_its_profile_with_the_books_seed_and_steps(sample_da
     # Mask R-CNN alone sees as many MedSeg slices as the one-shot model does (700 training slices, 35 MedSeg).
     train_ = get_profile(REAL_DATA_PROFILE).train
     one_shot_slices = train_.epochs * math.ceil(700 / train_.classification_batch_size) * train_.segmentation_batch_size
-    assert MEDSEG_ALONE_EPOCHS == round(one_shot_slices / 35)
+    assert MEDSEG_ALONE_EPOCH_SCALE * train_.epochs == round(one_shot_slices / 35)
     mask_rcnn = plan_experiment(base, CHAPTER_RUNS[7][2], real_data=sample_data).config
-    assert (mask_rcnn.model_name, mask_rcnn.train.epochs, mask_rcnn.train.max_steps) == ("mask-rcnn", MEDSEG_ALONE_EPOCHS, 2)
+    assert (mask_rcnn.model_name, mask_rcnn.train.max_steps) == ("mask-rcnn", 2)
+    assert mask_rcnn.train.epochs == MEDSEG_ALONE_EPOCH_SCALE * train_.epochs
+    # The book's --epochs reaches these runs too, Mask R-CNN's in proportion.
+    shorter = {run.label: plan_experiment(base, run, real_data=sample_data, epochs=2).config for run in CHAPTER_RUNS[7]}
+    assert shorter[CHAPTER_RUNS[7][0].label].train.epochs == 2
+    assert shorter[CHAPTER_RUNS[7][2].label].train.epochs == 2 * MEDSEG_ALONE_EPOCH_SCALE
 
 
 def test_missing_real_data_renders_a_page_saying_what_is_needed(tmp_path: Path) -> None:

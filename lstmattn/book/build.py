@@ -209,7 +209,7 @@ def build_book(
     shown = ", ".join(f"{k}={v!r}" for k, v in parameters.as_dict().items() if k != "config" and v != defaults[k])
     echo(f"lstmattn book: {len(selected)} chapter(s), profile {resolved.profile}, parameters: {shown or 'defaults'}")
     if jobs > 1:
-        experiments = [e for e in (plan_experiment(resolved, p, real_data=parameters.real_data) for p in planned_runs(selected))
+        experiments = [e for e in (plan_experiment(resolved, p, real_data=parameters.real_data, epochs=parameters.epochs) for p in planned_runs(selected))
                        if e is not None]
         start = time.perf_counter()
         try:

@@ -120,9 +120,12 @@ class Chapter:
         of them)."""
         return sorted({self.seed + run.seed_offset for run in CHAPTER_RUNS[5]})
 
+    def _plan(self, planned: PlannedRun) -> Experiment | None:
+        return plan_experiment(self.config, planned, real_data=self.parameters.real_data, epochs=self.parameters.epochs)
+
     def experiment(self, label: str = ONE_SHOT) -> Experiment:
         """The experiment of planned run ``label`` (``model`` or ``model-variant``)."""
-        experiment = plan_experiment(self.config, _planned(label), real_data=self.parameters.real_data)
+        experiment = self._plan(_planned(label))
         if experiment is None:
             raise LstmattnError(f"{label}: the data of profile {self.profile!r} cannot serve this run "
                                 "(a two-class run on COVIDx-CT needs data.ictcf_root; a run on real CT slices "
@@ -137,7 +140,7 @@ class Chapter:
     def runs(self, number: int) -> dict[str, RunDirectory]:
         """Label → finished run, for every run of chapter ``number`` its data can serve."""
         return {p.label: self.run(p.label) for p in CHAPTER_RUNS.get(number, ())
-                if plan_experiment(self.config, p, real_data=self.parameters.real_data) is not None}
+                if self._plan(p) is not None}
 
     def results(self, label: str = ONE_SHOT) -> RunResults:
         """The result files of ``label``'s run, read (the run is trained first if needed)."""

@@ -29,7 +29,7 @@ __all__ = [
     "TABLE4_BACKBONE",
     "REAL_DATA_PROFILE",
     "on_real_data",
-    "MEDSEG_ALONE_EPOCHS",
+    "MEDSEG_ALONE_EPOCH_SCALE",
     "REAL_DATA_RUNS",
     "ABLATION_SEEDS",
     "CHAPTER_RUNS",
@@ -57,7 +57,10 @@ class PlannedRun:
 
     ``profile`` (``None``: the book's) gives the run a profile of its own, run on the
     book's real-data folder (:func:`lstmattn.config.with_real_data`) with the book's
-    seed and ``max_steps``: chapter 7's runs on real CT slices.
+    seed, ``max_steps`` and ``epochs`` override: chapter 7's runs on real CT slices.
+
+    ``epochs_scale`` trains the run for that multiple of its profile's epochs (after any
+    override), so that ``--epochs`` shortens it in proportion to the others.
 
     ``seed_offset`` trains the run with the book's seed plus the offset: the repeats that
     let chapter 5 tell an ablation's effect from seed noise (:data:`ABLATION_SEEDS`)."""
@@ -69,6 +72,7 @@ class PlannedRun:
     paper_backbone: str | None = None
     profile: str | None = None
     seed_offset: int = 0
+    epochs_scale: int = 1
 
     @property
     def label(self) -> str:
@@ -84,17 +88,17 @@ def on_real_data(model_name: str) -> PlannedRun:
     return PlannedRun(model_name, profile=REAL_DATA_PROFILE)
 
 
-#: Epochs of Mask R-CNN on the 35 MedSeg training slices alone: as many segmentation
-#: slices as the one-shot model sees in its one-shot training under the real-data profile
-#: (5 epochs × 88 steps × 2 slices = 880 ≈ 25 × 35).
-MEDSEG_ALONE_EPOCHS = 25
+#: Epochs of Mask R-CNN on the 35 MedSeg training slices alone, as a multiple of the
+#: real-data profile's epochs: as many segmentation slices as the one-shot model sees in
+#: its one-shot training (per epoch 88 steps × 2 slices = 176 ≈ 5 × 35).
+MEDSEG_ALONE_EPOCH_SCALE = 5
 
 #: Chapter 7's runs on real CT slices: the two-class one-shot model, the affinity model,
 #: Mask R-CNN on the MedSeg masks, and ResNet18 and DenseNet121 of Table 2.
 REAL_DATA_RUNS: tuple[PlannedRun, ...] = (
     on_real_data(ONE_SHOT),
     on_real_data(AFFINITY),
-    PlannedRun(MASK_RCNN, train={"epochs": MEDSEG_ALONE_EPOCHS}, profile=REAL_DATA_PROFILE),
+    PlannedRun(MASK_RCNN, profile=REAL_DATA_PROFILE, epochs_scale=MEDSEG_ALONE_EPOCH_SCALE),
     on_real_data(CLASSIFIERS["resnet18"]),
     on_real_data(CLASSIFIERS["densenet121"]),
 )
@@ -137,19 +141,21 @@ def needs_real_data(chapter: int) -> bool:
     return any(planned.profile is not None for planned in CHAPTER_RUNS.get(chapter, ()))
 
 
-def plan_experiment(base: ExperimentConfig, planned: PlannedRun, *, real_data: str | Path | None = None) -> Experiment | None:
+def plan_experiment(base: ExperimentConfig, planned: PlannedRun, *, real_data: str | Path | None = None,
+                    epochs: int | None = None) -> Experiment | None:
     """The experiment of ``planned`` on top of the resolved ``base`` config, or ``None``
     when the base's data cannot serve it: a two-class run on real COVIDx-CT data needs
     iCTCF (``data.ictcf_root``); on phantoms it uses the two-class phantom view. A run
     with a profile of its own starts from that profile on the real-data folder
-    ``real_data`` with ``base``'s seed and ``max_steps`` (``None`` without a folder). Under
+    ``real_data`` with ``base``'s seed and ``max_steps`` and the book's ``epochs``
+    override, if any (``None`` without a folder). Under
     the ``paper`` profile a run's ``paper_backbone`` replaces the backbone (its
     ``config.yaml`` records the one used)."""
     if planned.profile is not None:
         if real_data is None:
             return None
         base = with_training(with_real_data(get_profile(planned.profile), real_data), seed=base.train.seed,
-                             max_steps=base.train.max_steps)
+                             max_steps=base.train.max_steps, epochs=epochs)
     config = replace(base, model_name=planned.model_name)
     if planned.seed_offset:
         config = with_training(config, seed=config.train.seed + planned.seed_offset)
@@ -160,6 +166,8 @@ def plan_experiment(base: ExperimentConfig, planned: PlannedRun, *, real_data: s
         config = replace(config, model=replace(config.model, backbone=backbone))
     if planned.train:
         config = replace(config, train=replace(config.train, **planned.train))
+    if planned.epochs_scale != 1:
+        config = with_training(config, epochs=planned.epochs_scale * config.train.epochs)
     if config.model.num_image_classes == 2 and config.data.source == "covidx":
         if not config.data.ictcf_root:
             return None
