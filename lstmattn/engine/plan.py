@@ -148,9 +148,8 @@ def plan_experiment(base: ExperimentConfig, planned: PlannedRun, *, real_data: s
     iCTCF (``data.ictcf_root``); on phantoms it uses the two-class phantom view. A run
     with a profile of its own starts from that profile on the real-data folder
     ``real_data`` with ``base``'s seed and ``max_steps`` and the book's ``epochs``
-    override, if any (``None`` without a folder). Under
-    the ``paper`` profile a run's ``paper_backbone`` replaces the backbone (its
-    ``config.yaml`` records the one used)."""
+    override, if any (``None`` without a folder). Under the ``paper`` profile a run's
+    ``paper_backbone`` replaces the backbone (its ``config.yaml`` records the one used)."""
     if planned.profile is not None:
         if real_data is None:
             return None
