@@ -22,6 +22,7 @@ from lstmattn.viz.walkthrough import walk_through
 from lstmattn.viz.attention_figures import gallery_table, plot_attention_slice
 from lstmattn.viz.data_figures import data_counts, plot_phantom_gallery, plot_segmentation_examples
 from lstmattn.viz.model_figures import parameter_table, plot_roi_sequence
+from lstmattn.viz.overlays import png_bytes, rgb_png_bytes
 from lstmattn.viz.segmentation import plot_segmentation_predictions, segmentation_examples
 from lstmattn.viz.style import BRANCH_COLOURS, branch_hex, label_colormap, label_rgba8
 
@@ -131,3 +132,22 @@ def test_viewer_assets_are_package_data():
     assets = PROJECT_ROOT / "lstmattn" / "viz" / "assets"
     for name in ("viewer.js", "viewer.css"):
         assert (assets / name).is_file() and any((assets / name).match(pattern) for pattern in patterns)
+
+
+def test_rgb_png_bytes_decodes_to_the_same_pixels_as_pillows_png() -> None:
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)
+    rgb[1::2] = 255 - rgb[::2][: len(rgb[1::2])]  # row differences that wrap around 0 and 255
+    rgb[5:9] = 0
+    encoded = rgb_png_bytes(rgb)
+    decoded = Image.open(io.BytesIO(encoded))
+    assert decoded.format == "PNG" and decoded.mode == "RGB" and decoded.size == (53, 37)
+    np.testing.assert_array_equal(np.asarray(decoded), rgb)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(Image.fromarray(rgb))))), rgb)
+    with pytest.raises(ValueError, match="uint8"):
+        rgb_png_bytes(rgb.astype(np.float32))
+
