@@ -31,7 +31,7 @@ from lstmattn.book.parameters import ChapterParameters
 from lstmattn.book.site import PROJECT_ROOT, BookError, build_site, stage_sources, vendor_assets
 from lstmattn.config import save_config
 from lstmattn.engine.parallel import train_experiments
-from lstmattn.engine.plan import needs_real_data, plan_experiment, planned_runs
+from lstmattn.engine.plan import needs_real_data, planned_runs
 from lstmattn.io import remove_stale_temporaries, temporary_path
 
 __all__ = ["ChapterFailed", "BookBuild", "find_chapters", "run_chapter", "pin_config", "build_book"]
@@ -209,7 +209,7 @@ def build_book(
     shown = ", ".join(f"{k}={v!r}" for k, v in parameters.as_dict().items() if k != "config" and v != defaults[k])
     echo(f"lstmattn book: {len(selected)} chapter(s), profile {resolved.profile}, parameters: {shown or 'defaults'}")
     if jobs > 1:
-        experiments = [e for e in (plan_experiment(resolved, p, real_data=parameters.real_data, epochs=parameters.epochs) for p in planned_runs(selected))
+        experiments = [e for e in (parameters.plan(resolved, p) for p in planned_runs(selected))
                        if e is not None]
         start = time.perf_counter()
         try:

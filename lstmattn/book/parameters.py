@@ -78,6 +78,11 @@ class ChapterParameters:
         return with_training(resolve_experiment(self.profile), epochs=self.epochs, max_steps=self.max_steps,
                              seed=self.seed, data_root=self.data_root)
 
+    def plan(self, base: ExperimentConfig, planned: PlannedRun) -> Experiment | None:
+        """``planned`` on top of ``base`` (the resolved config) with this book's real-data
+        folder and ``epochs`` override (:func:`~lstmattn.engine.plan.plan_experiment`)."""
+        return plan_experiment(base, planned, real_data=self.real_data, epochs=self.epochs)
+
 
 def _planned(label: str) -> PlannedRun:
     for runs in CHAPTER_RUNS.values():
@@ -120,12 +125,9 @@ class Chapter:
         of them)."""
         return sorted({self.seed + run.seed_offset for run in CHAPTER_RUNS[5]})
 
-    def _plan(self, planned: PlannedRun) -> Experiment | None:
-        return plan_experiment(self.config, planned, real_data=self.parameters.real_data, epochs=self.parameters.epochs)
-
     def experiment(self, label: str = ONE_SHOT) -> Experiment:
         """The experiment of planned run ``label`` (``model`` or ``model-variant``)."""
-        experiment = self._plan(_planned(label))
+        experiment = self.parameters.plan(self.config, _planned(label))
         if experiment is None:
             raise LstmattnError(f"{label}: the data of profile {self.profile!r} cannot serve this run "
                                 "(a two-class run on COVIDx-CT needs data.ictcf_root; a run on real CT slices "
@@ -140,7 +142,7 @@ class Chapter:
     def runs(self, number: int) -> dict[str, RunDirectory]:
         """Label → finished run, for every run of chapter ``number`` its data can serve."""
         return {p.label: self.run(p.label) for p in CHAPTER_RUNS.get(number, ())
-                if self._plan(p) is not None}
+                if self.parameters.plan(self.config, p) is not None}
 
     def results(self, label: str = ONE_SHOT) -> RunResults:
         """The result files of ``label``'s run, read (the run is trained first if needed)."""
