@@ -49,6 +49,22 @@ def test_eval_output_contract():
         assert record["order"] == "confidence"
 
 
+def test_evaluation_pools_the_proposals_once_and_classifies_as_the_classification_path():
+    """The evaluation pass hands the segmentation box head's RoIAlign output to the RoI
+    classification branch: one pooling call, and the same Δ as the classification path
+    (which pools for itself)."""
+    model = make_model(roi_order="confidence").eval()
+    images = [torch.rand(3, 64, 64), torch.rand(3, 80, 70)]
+    calls = []
+    hook = model.roi_heads.box_roi_pool.register_forward_hook(lambda _pool, _inputs, output: calls.append(output.shape))
+    with torch.no_grad():
+        outputs = model(images)
+        hook.remove()
+        pooled_again = model._classify_images(images).delta
+    assert len(calls) == 1 and calls[0][0] > 0
+    assert torch.equal(torch.stack([output["class_logits"] for output in outputs]), pooled_again)
+
+
 def test_training_returns_named_losses():
     model = make_model().train()
     losses = model([torch.rand(3, 64, 64), torch.rand(3, 64, 64)], [segmentation_target(), {"image_label": torch.tensor(1)}])

@@ -135,9 +135,15 @@ class OneShotAffinity(OneShotLSTMAttention):
         )
         self.head = ImageClassificationHead(channels, config.classifier_hidden_size, config.num_image_classes)
 
-    def classify(self, image_list: ImageList, features: dict[str, Tensor], proposals: list[Tensor]) -> AffinityOutput:  # type: ignore[override]
+    def classify(  # type: ignore[override]
+        self,
+        image_list: ImageList,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        pooled_box_features: Tensor | None = None,
+    ) -> AffinityOutput:
         """RoI sequence (confidence order) → affinity layer → head logits."""
-        rois = self.roi_classification(features, proposals, image_list.image_sizes)
+        rois = self.roi_classification(features, proposals, image_list.image_sizes, pooled_box_features)
         return AffinityOutput(logits=self.head(self.attention(rois.features)), rois=rois)
 
     def classification_loss(self, images: list[Tensor], labels: Tensor) -> Tensor:

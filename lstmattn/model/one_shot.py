@@ -196,9 +196,19 @@ class OneShotLSTMAttention(MaskRCNN):
         image_list, _ = self.transform(images)
         features = self.backbone(image_list.tensors)
         proposals = self.rpn.propose(image_list, features)
-        detections, _ = self.roi_heads(features, proposals, image_list.image_sizes)
+        # The segmentation box head pools the very features and proposals the RoI
+        # classification branch scores next (§3.6: its pooler is theirs); the branch takes
+        # that output instead of pooling again (RoIAlign over every proposal: about a fifth
+        # of a quick 512² slice's CPU inference).
+        pooled: list[Tensor] = []
+        hook = self.roi_heads.box_roi_pool.register_forward_hook(lambda _pool, _inputs, output: pooled.append(output))
+        try:
+            detections, _ = self.roi_heads(features, proposals, image_list.image_sizes)
+        finally:
+            hook.remove()
         detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
-        return detections, self.classify(image_list, features, proposals), image_list, original_sizes
+        output = self.classify(image_list, features, proposals, pooled_box_features=pooled[0])
+        return detections, output, image_list, original_sizes
 
     def classification_loss(self, images: list[Tensor], labels: Tensor) -> Tensor:
         """L_CLS (Eq. 9-10) for images with image-level labels."""
@@ -210,9 +220,16 @@ class OneShotLSTMAttention(MaskRCNN):
             self.classification_loss_reduction,
         )
 
-    def classify(self, image_list: ImageList, features: dict[str, Tensor], proposals: list[Tensor]) -> ClassificationOutput:
-        """The full classification branch: RoI sequence → attention → h(x_POS), h(x_NEG)."""
-        rois = self.roi_classification(features, proposals, image_list.image_sizes)
+    def classify(
+        self,
+        image_list: ImageList,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        pooled_box_features: Tensor | None = None,
+    ) -> ClassificationOutput:
+        """The full classification branch: RoI sequence → attention → h(x_POS), h(x_NEG).
+        ``pooled_box_features``: see :meth:`RoIClassificationBranch.forward`."""
+        rois = self.roi_classification(features, proposals, image_list.image_sizes, pooled_box_features)
         attention = self.attention(rois.features)
         positive_logits = self.positive_head(attention.positive)
         negative_logits = self.negative_head(attention.negative)

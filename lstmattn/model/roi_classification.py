@@ -223,10 +223,18 @@ class RoIClassificationBranch(nn.Module):
         self.epoch_loss_count.zero_()
 
     def forward(
-        self, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]]
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+        pooled_box_features: Tensor | None = None,
     ) -> RoISequence:
+        """The β RoIs of each image. ``pooled_box_features``: ``FloatTensor[ΣP, C, 7, 7]``,
+        the box RoI pooler's output for exactly these ``features`` and ``proposals``,
+        when the caller already has it (the evaluation pass, where the segmentation RoI
+        heads pooled them just before: the pooler is theirs); else the branch pools."""
         with torch.no_grad():
-            selections = self._select_boxes(features, proposals, image_shapes)
+            selections = self._select_boxes(features, proposals, image_shapes, pooled_box_features)
         boxes = torch.stack([s[0] for s in selections])
         mask_features = self.mask_roi_pool(features, list(boxes.unbind(0)), image_shapes)
         mask_features = self.mask_upsampler(self.mask_head(mask_features))
@@ -239,9 +247,15 @@ class RoIClassificationBranch(nn.Module):
         )
 
     def _select_boxes(
-        self, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]]
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+        pooled_box_features: Tensor | None,
     ) -> list[tuple[Tensor, Tensor, Tensor, int]]:
-        box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
+        if pooled_box_features is None:
+            pooled_box_features = self.box_roi_pool(features, proposals, image_shapes)
+        box_features = self.box_head(pooled_box_features)
         class_logits, box_regression = self.box_predictor(box_features)
         decoded = self.box_coder.decode(box_regression, proposals)
         probabilities = F.softmax(class_logits, dim=-1)
