@@ -30,7 +30,7 @@ __all__ = ["SliceInput", "PredictionFailure", "list_slice_files", "input_files",
            "SliceFile", "order_slice_files", "DecodedSlices"]
 
 _Result = TypeVar("_Result")
-_Item = TypeVar("_Item", Path, "SliceFile")
+_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True)
@@ -145,27 +145,22 @@ def as_slice_input(item: str | Path | np.ndarray | SliceInput, index: int) -> Sl
     return load_slice_input(item)
 
 
-def _reported(read: Callable[[_Item], _Result]) -> Callable[[_Item], _Result | PredictionFailure]:
-    """``read`` (of a path or a :class:`SliceFile`) that returns the failure naming the
-    file instead of raising."""
-
-    def read_or_fail(item: _Item) -> _Result | PredictionFailure:
-        path = item.path if isinstance(item, SliceFile) else item
-        try:
-            return read(item)
-        except DataError as error:
-            return PredictionFailure(str(path), str(error))
-        except Exception as error:  # a header pydicom cannot parse, etc.: report, keep going
-            return PredictionFailure(str(path), f"{path}: {type(error).__name__}: {error}")
-
-    return read_or_fail
+def _read_or_fail(read: Callable[[_Item], _Result], item: _Item, path: Path) -> _Result | PredictionFailure:
+    """``read(item)``, or, when it raises, the failure naming ``path`` (the file behind
+    ``item``) instead."""
+    try:
+        return read(item)
+    except DataError as error:
+        return PredictionFailure(str(path), str(error))
+    except Exception as error:  # a header pydicom cannot parse, etc.: report, keep going
+        return PredictionFailure(str(path), f"{path}: {type(error).__name__}: {error}")
 
 
 def order_slice_files(files: Sequence[Path]) -> tuple[list[SliceFile], list[PredictionFailure]]:
     """``files`` (in natural name order) in slice order, reading DICOM headers only;
     files whose header cannot be read are returned as failures."""
     with ThreadPoolExecutor(max_workers=worker_count()) as pool:
-        results = list(pool.map(_reported(_slice_file), files))
+        results = list(pool.map(lambda path: _read_or_fail(_slice_file, path, path), files))
     ordered = [result for result in results if isinstance(result, SliceFile)]
     series_rank: dict[str | None, int] = {}
     for item in ordered:
@@ -191,7 +186,7 @@ class DecodedSlices:
     def __iter__(self) -> Iterator[SliceInput]:
         pool = ThreadPoolExecutor(max_workers=worker_count())  # decoding releases the GIL
         try:
-            for result in pool.map(_reported(SliceFile.decode), self.files):
+            for result in pool.map(lambda file: _read_or_fail(SliceFile.decode, file, file.path), self.files):
                 if isinstance(result, PredictionFailure):
                     self.failures.append(result)
                 else:
