@@ -208,6 +208,23 @@ def test_classifier_input_size_and_preprocessing():
         model.train()([torch.rand(3, 64, 64)], [segmentation_target()])
 
 
+def test_classifier_flip_crop_augmentation_only_while_training():
+    plain = build(CLASSIFIERS["resnet18"], classifier_augmentation="none").train()
+    augmented = build(CLASSIFIERS["resnet18"], classifier_augmentation="flip_crop")
+    image = torch.zeros(3, 64, 64)
+    image[:, :, :32] = 1.0  # bright left half
+    image[:, 20:24, :] += 0.3  # a band that a crop moves
+    assert torch.equal(augmented.eval().preprocess([image]), plain.preprocess([image]))
+    torch.manual_seed(0)
+    batch = augmented.train().preprocess([image] * 40)
+    left, right = batch[..., : CLASSIFIER_SIZE // 2].mean(dim=(1, 2, 3)), batch[..., CLASSIFIER_SIZE // 2 :].mean(dim=(1, 2, 3))
+    flipped = (left < right).sum().item()
+    assert 10 <= flipped <= 30  # left-right flips with probability 1/2
+    assert len({tuple(row.flatten()[:200].tolist()) for row in batch}) > 30  # crops differ from image to image
+    with pytest.raises(ConfigError, match="classifier_augmentation"):
+        ModelConfig(classifier_augmentation="rotate")
+
+
 def test_classifier_weights_from_local_file(tmp_path: Path):
     torch.manual_seed(1)
     imagenet = torchvision.models.resnet18(num_classes=1000)

@@ -10,7 +10,7 @@ engine, data and metrics as the main model. The models live in their own modules
 * ``classifier-<architecture>``: torchvision image classifiers
   (:class:`~lstmattn.model.classifiers.ImageClassifier`), Table 2 rows 4-10, input size
   ``model.classifier_image_size`` (default ``model.image_size``), weights
-  ``model.backbone.weights``.
+  ``model.backbone.weights``, training augmentation ``model.classifier_augmentation``.
 
 COVID-CT-Mask-Net and the literature rows are quoted, not reimplemented.
 """
@@ -60,6 +60,7 @@ def _build_classifier(architecture: str, config: ExperimentConfig) -> ImageClass
         num_classes=config.model.num_image_classes,
         image_size=classifier_image_size(config),
         weights=config.model.backbone.weights,
+        augmentation=config.model.classifier_augmentation,
     )
 
 
