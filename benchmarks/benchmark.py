@@ -7,7 +7,8 @@ For each profile: warm inference ms/slice and training s/step (one segmentation 
 classification image, the summed loss of Eq. 8), medians of ``--repeats`` runs; the
 overhead of the full one-shot model over plain torchvision Mask R-CNN with the same
 backbone, image size and proposal settings, timed side by side in one process (target
-≤ 1.15×); and peak memory (CUDA: max allocated; CPU: peak resident set of a fresh
+≤ 1.15×), once with the weights as training leaves them and once channels-last (as
+``lstmattn predict`` runs a model); and peak memory (CUDA: max allocated; CPU: peak resident set of a fresh
 process per profile). ``--main-command`` also times the README main job
 (``make book``) end to end in a fresh clone of HEAD, install included, and the install
 alone (target ≤ 20 minutes on a 2-core CPU). ``--predict RUN`` times ``lstmattn predict``
@@ -88,13 +89,20 @@ def measure_profile(name: str, repeats: int, device: torch.device) -> dict[str, 
     def infer(net: torch.nn.Module) -> None:
         net.eval()(([image]))
 
-    # Side by side, interleaved so both see the same machine state.
-    one_shot_times, mask_rcnn_times = [], []
-    infer(model), infer(baseline)
-    for _ in range(repeats):
-        one_shot_times.append(_median_seconds(lambda: infer(model), 1, device))
-        mask_rcnn_times.append(_median_seconds(lambda: infer(baseline), 1, device))
-    one_shot, mask_rcnn = statistics.median(one_shot_times), statistics.median(mask_rcnn_times)
+    def side_by_side(memory_format: torch.memory_format) -> tuple[float, float]:
+        """Median seconds of both models with weights in ``memory_format``, interleaved
+        so that both see the same machine state."""
+        model.to(memory_format=memory_format), baseline.to(memory_format=memory_format)
+        one_shot_times, mask_rcnn_times = [], []
+        infer(model), infer(baseline)
+        for _ in range(repeats):
+            one_shot_times.append(_median_seconds(lambda: infer(model), 1, device))
+            mask_rcnn_times.append(_median_seconds(lambda: infer(baseline), 1, device))
+        return statistics.median(one_shot_times), statistics.median(mask_rcnn_times)
+
+    # Channels-last weights: how `lstmattn predict` runs the model (engine/predict.py).
+    one_shot_last, mask_rcnn_last = side_by_side(torch.channels_last)
+    one_shot, mask_rcnn = side_by_side(torch.contiguous_format)  # as training leaves it
 
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     targets = [_target(size, device), {"image_label": torch.tensor(2, device=device)}]
@@ -115,6 +123,9 @@ def measure_profile(name: str, repeats: int, device: torch.device) -> dict[str, 
         "inference_ms_per_slice": 1000 * one_shot,
         "mask_rcnn_inference_ms_per_slice": 1000 * mask_rcnn,
         "overhead_vs_mask_rcnn": one_shot / mask_rcnn,
+        "channels_last_inference_ms_per_slice": 1000 * one_shot_last,
+        "channels_last_mask_rcnn_inference_ms_per_slice": 1000 * mask_rcnn_last,
+        "channels_last_overhead_vs_mask_rcnn": one_shot_last / mask_rcnn_last,
         "train_s_per_step": step,
     }
     if device.type == "cuda":
@@ -187,7 +198,8 @@ def main() -> None:
         return
 
     print(f"device: {device_description(device)}; torch {torch.__version__}; repeats {args.repeats} (medians)")
-    header = f"{'profile':<10}{'backbone':<18}{'size':>5}{'infer ms':>10}{'MaskRCNN ms':>12}{'overhead':>9}{'train s/step':>13}{'peak MB':>9}"
+    header = (f"{'profile':<10}{'backbone':<18}{'size':>5}{'infer ms':>10}{'MaskRCNN ms':>12}{'overhead':>9}"
+              f"{'ch-last ms':>11}{'MaskRCNN':>9}{'overhead':>9}{'train s/step':>13}{'peak MB':>9}")
     print(header)
     for name in args.profiles:
         # A fresh process per profile, so that peak memory belongs to that profile alone.
@@ -199,6 +211,8 @@ def main() -> None:
         print(
             f"{r['profile']:<10}{r['backbone']:<18}{r['image_size']:>5}{r['inference_ms_per_slice']:>10.1f}"
             f"{r['mask_rcnn_inference_ms_per_slice']:>12.1f}{r['overhead_vs_mask_rcnn']:>8.2f}x"
+            f"{r['channels_last_inference_ms_per_slice']:>11.1f}{r['channels_last_mask_rcnn_inference_ms_per_slice']:>9.1f}"
+            f"{r['channels_last_overhead_vs_mask_rcnn']:>8.2f}x"
             f"{r['train_s_per_step']:>13.2f}{r['peak_memory_mb']:>9.0f}"
         )
     print(f"bootstrap intervals, 21,191 slices x 1,000 resamples: {1000 * time_bootstrap(args.repeats):.1f} ms")
