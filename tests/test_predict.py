@@ -6,6 +6,8 @@ import dataclasses
 import json
 import multiprocessing
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +197,12 @@ def test_prefetched_slices_are_the_slices_read_in_process(sample_data: Path, png
     for got, want in zip(slices, expected_slices):
         assert got == dataclasses.replace(want, image=got.image) and np.array_equal(got.image, want.image)
     assert prefetched.failures == expected.failures and len(prefetched.failures) == 1
+
+
+def test_reading_slices_imports_no_torch():
+    """The reading process starts while torch loads in the parent: it must not load torch itself."""
+    check = "import sys, lstmattn.engine.slice_files; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 def test_prefetched_slices_raise_an_input_error_and_stop_their_process(sample_data: Path, tmp_path: Path):
