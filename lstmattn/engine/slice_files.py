@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import multiprocessing
 from pathlib import Path
 import queue
+import signal
 from types import TracebackType
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
@@ -218,6 +219,7 @@ def _prefetch(path: Path, messages: "multiprocessing.Queue[tuple]") -> None:
     """The child process of :class:`PrefetchedSlices`: ``("ordered", count, is_series)``,
     one ``("slice", SliceInput)`` per decoded slice, then ``("done", failures)``; or one
     ``("error", message)`` for a user's mistake, ``("crash", message)`` for anything else."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to report; it stops this process
     try:
         slices = read_input_slices(path)
         messages.put(("ordered", len(slices), slices.is_series))
@@ -226,8 +228,6 @@ def _prefetch(path: Path, messages: "multiprocessing.Queue[tuple]") -> None:
         messages.put(("done", slices.failures))
     except LstmattnError as error:
         messages.put(("error", str(error)))
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
-        pass
     except Exception as error:  # reported by the parent, which raises it
         messages.put(("crash", f"{type(error).__name__}: {error}"))
 
