@@ -1,4 +1,4 @@
-"""Slice and label-map readers (lstmattn.data.images, .tensors) on real and broken files."""
+"""Slice and label-map readers (lstmattn.data.images) on real and broken files."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from lstmattn.data.images import (
     load_fitted_slice,
     load_label_map,
     load_slice,
+    resize_image,
+    resize_label_map,
+    to_image_tensor,
 )
-from lstmattn.data.tensors import resize_image, resize_label_map, to_image_tensor
 from lstmattn.errors import DataError
 
 SAMPLE_PNG = "covidx-ct-sample/images/COVIDCTMD-P001-IM0027.png"

@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from lstmattn.data.images import load_slice
-from lstmattn.data.tensors import to_image_tensor
+from lstmattn.data.images import load_slice, to_image_tensor
 from lstmattn.data.intensity import (
     HISTOGRAM_BINS,
     OOD_FACTOR,

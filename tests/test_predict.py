@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import multiprocessing
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +15,7 @@ from torch import nn
 from engine_fixtures import toy_bundle, toy_config
 from lstmattn.cli import main
 from lstmattn.engine.loading import load_trained_model
-from lstmattn.data.tensors import to_image_tensor
+from lstmattn.data.images import to_image_tensor
 from lstmattn.data.intensity import HISTOGRAM_BINS
 from lstmattn.engine.predict import (
     PHANTOM_TRAINED,
@@ -31,9 +27,7 @@ from lstmattn.engine.predict import (
     write_predictions_json,
 )
 from lstmattn.engine.runs import RunDirectory
-from lstmattn.engine.slice_files import PrefetchedSlices, read_input_slices
 from lstmattn.engine.trainer import train
-from lstmattn.errors import LstmattnError
 from lstmattn.labels import class_names_for
 from lstmattn.viz.overlays import WARNING_COLOUR, header_height, overlay_size
 from lstmattn.viz.prediction_files import write_overlays
@@ -179,43 +173,6 @@ def test_cli_dicom_series_writes_slices_overlays_and_summary(run_dir: Path, samp
         assert 0.0 <= summary["mean_probability"][name] <= summary["max_probability"][name] <= 1.0
 
 
-def test_prefetched_slices_are_the_slices_read_in_process(sample_data: Path, png_slice: Path, tmp_path: Path):
-    """The child process of ``lstmattn predict`` hands out what reading in this process
-    gives: the same slices, pixels, order, failures and series flag."""
-    folder = tmp_path / "mixed"
-    folder.mkdir()
-    for name in SERIES_FILES:
-        shutil.copy(sample_data / "dicom-series" / "P001" / name, folder / name)
-    shutil.copy(png_slice, folder / PNG_NAME)
-    _bad_png(folder)
-    expected = read_input_slices(folder)
-    expected_slices = list(expected)
-    with PrefetchedSlices(folder) as prefetched:
-        assert prefetched.is_series and len(prefetched) == len(expected) == 6  # the bad file fails on decoding
-        slices = list(prefetched)
-    assert [s.source for s in slices] == [s.source for s in expected_slices] and len(slices) == 5
-    for got, want in zip(slices, expected_slices):
-        assert got == dataclasses.replace(want, image=got.image) and np.array_equal(got.image, want.image)
-    assert prefetched.failures == expected.failures and len(prefetched.failures) == 1
-
-
-def test_reading_slices_imports_no_torch():
-    """The reading process starts while torch loads in the parent: it must not load torch itself."""
-    check = "import sys, lstmattn.engine.slice_files; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout == "False\n"
-
-
-def test_prefetched_slices_raise_an_input_error_and_stop_their_process(sample_data: Path, tmp_path: Path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(LstmattnError, match=f"{empty}: no PNG, JPEG or DICOM files"):
-        with PrefetchedSlices(empty) as prefetched:
-            len(prefetched)
-    with PrefetchedSlices(sample_data / "dicom-series" / "P001") as prefetched:
-        next(iter(prefetched))  # the consumer stops after one slice of 148
-    assert not [child for child in multiprocessing.active_children() if child.name == "lstmattn-slice-reader"]
-
-
 def test_cli_folder_with_a_bad_file_reports_it_and_keeps_going(run_dir: Path, png_slice: Path, tmp_path: Path, capsys):
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -247,14 +204,6 @@ def test_cli_missing_path_is_a_usage_error(missing: str, run_dir: Path, png_slic
     assert status == 2
     assert capsys.readouterr().err.startswith(f"lstmattn: error: {absent}: no such")
     assert not (tmp_path / "out").exists()
-
-
-def test_cli_empty_folder_is_a_usage_error_from_the_reading_process(run_dir: Path, tmp_path: Path, capsys):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    status = main(["predict", str(empty), "--run", str(run_dir), "--out", str(tmp_path / "out"), "--no-progress"])
-    err = capsys.readouterr().err
-    assert status == 2 and err == f"lstmattn: error: {empty}: no PNG, JPEG or DICOM files in folder\n"
 
 
 # --- bad inputs and models used outside their training (issue 15) ---------------------------

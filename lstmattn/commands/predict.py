@@ -24,7 +24,6 @@ from lstmattn.errors import LstmattnError
 if TYPE_CHECKING:
     from lstmattn.engine.predict import PredictionReport, SlicePrediction
     from lstmattn.engine.runs import RunDirectory
-    from lstmattn.engine.slice_files import PrefetchedSlices
 
 __all__ = ["register"]
 
@@ -116,16 +115,6 @@ def _predict(args: argparse.Namespace) -> int:
     # threads (README, "lstmattn predict on a series"). Read when torch loads OpenMP, so
     # it acts in the command's own process only, and a value the user set wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    _check_arguments(args)
-    # The input is listed, ordered and decoded in a child process from here on, while
-    # this one imports torch and loads the model (README, "lstmattn predict on a series").
-    from lstmattn.engine.slice_files import PrefetchedSlices
-
-    with PrefetchedSlices(args.input) as slices:
-        return _predict_slices(args, slices)
-
-
-def _predict_slices(args: argparse.Namespace, slices: "PrefetchedSlices") -> int:
     from lstmattn.engine.loading import load_trained_model, resolve_checkpoint, resolve_device
     from lstmattn.engine.predict import (
         TrainingData,
@@ -139,6 +128,7 @@ def _predict_slices(args: argparse.Namespace, slices: "PrefetchedSlices") -> int
     from lstmattn.labels import class_names_for
     from lstmattn.viz.prediction_files import OverlayWriter
 
+    _check_arguments(args)
     out = args.out or Path("predictions") / args.input.resolve().name
     check_output_folder(out, overlays=not args.no_overlays)
     run = RunDirectory(args.run)
@@ -154,7 +144,7 @@ def _predict_slices(args: argparse.Namespace, slices: "PrefetchedSlices") -> int
     with overlay_writer or contextlib.nullcontext():  # an error below still stops the writer's threads
         report = predict_path(
             model,
-            slices,
+            args.input,
             class_names=class_names,
             score_threshold=args.score_threshold,
             batch_size=args.batch_size,

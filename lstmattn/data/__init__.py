@@ -7,7 +7,7 @@ to three channels). The paper's per-image standardisation (§4.1) is applied ins
 model's transform, so the same tensors serve training, evaluation and prediction.
 
 Modules (import them directly; this package imports nothing heavy):
-``images`` (read slices and masks), ``tensors`` (arrays as model tensors), ``dicom`` (CT DICOM → COVIDx 8-bit),
+``images`` (read slices and masks), ``dicom`` (CT DICOM → COVIDx 8-bit),
 ``instances`` (label map → instances), ``splits`` (name lists), ``covidx``,
 ``cncb``, ``medseg``, ``ictcf``, ``class_folders`` (data sets), ``segmentation`` (their
 common base), ``split_lists`` (seeded split lists for sets published without splits),

@@ -24,8 +24,7 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from lstmattn.data.images import IMAGE_SUFFIXES, load_slice
-from lstmattn.data.tensors import resize_image, to_image_tensor
+from lstmattn.data.images import IMAGE_SUFFIXES, load_slice, resize_image, to_image_tensor
 from lstmattn.errors import DataError
 from lstmattn.io import natural_key
 

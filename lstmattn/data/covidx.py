@@ -15,8 +15,7 @@ from typing import Any, NamedTuple
 import torch
 from torch.utils.data import Dataset
 
-from lstmattn.data.images import load_slice
-from lstmattn.data.tensors import resize_image, to_image_tensor
+from lstmattn.data.images import load_slice, resize_image, to_image_tensor
 from lstmattn.data.splits import parse_listed
 from lstmattn.errors import DataError
 

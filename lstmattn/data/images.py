@@ -1,5 +1,4 @@
-"""Reading slices and label maps from disk (numpy, Pillow and pydicom: no torch, so that
-``lstmattn predict`` can read a series while torch is still loading).
+"""Reading slices and label maps from disk, and turning them into model tensors.
 
 One function per format question:
 
@@ -12,8 +11,9 @@ One function per format question:
   sizes (:data:`TYPICAL_SLICE_SIDES`).
 * :func:`load_label_map` — a single-channel PNG mask (palette indices or grey values)
   as ``uint8[H, W]``, without any colour conversion.
-
-The tensors every loader returns are made from these arrays by :mod:`lstmattn.data.tensors`.
+* :func:`to_image_tensor`, :func:`resize_image`, :func:`resize_label_map` — the common
+  ``FloatTensor[3, H, W]`` in ``[0, 1]`` form every loader returns (grey replicated to
+  three channels, no standardisation: the model's transform does that, paper §4.1).
 
 Every failure raises :class:`~lstmattn.errors.DataError` naming the file, including an
 image larger than PIL's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``), which
@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from lstmattn.data.dicom import is_dicom_file, read_dicom_slice
@@ -42,6 +44,9 @@ __all__ = [
     "fit_slice",
     "load_fitted_slice",
     "load_label_map",
+    "to_image_tensor",
+    "resize_image",
+    "resize_label_map",
 ]
 
 #: File suffixes the raster loaders accept (lower case).
@@ -174,3 +179,28 @@ def load_label_map(path: str | Path) -> np.ndarray:
     if image.mode not in ("P", "L"):
         raise DataError(path, f"mask has mode {image.mode}; expected a single-channel label map (palette or grey PNG)")
     return np.asarray(image, dtype=np.uint8).copy()
+
+
+def to_image_tensor(grey: np.ndarray) -> torch.Tensor:
+    """``uint8[H, W]`` → ``FloatTensor[3, H, W]`` in ``[0, 1]`` (grey replicated)."""
+    if grey.ndim != 2 or grey.dtype != np.uint8:
+        raise ValueError(f"grey: expected a uint8 array [H, W], got {grey.dtype} {grey.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(grey)).to(torch.float32).div_(255.0)
+    return tensor.unsqueeze(0).expand(3, -1, -1).contiguous()
+
+
+def resize_image(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear resize of ``FloatTensor[C, H, W]`` to ``[C, size, size]``."""
+    if image.shape[-2:] == (size, size):
+        return image
+    resized = F.interpolate(image.unsqueeze(0), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return resized.squeeze(0).clamp_(0.0, 1.0)
+
+
+def resize_label_map(label_map: np.ndarray, size: int) -> np.ndarray:
+    """Nearest-neighbour resize of ``uint8[H, W]`` labels to ``[size, size]`` (no new values)."""
+    if label_map.shape == (size, size):
+        return label_map
+    tensor = torch.from_numpy(np.ascontiguousarray(label_map))[None, None].to(torch.float32)
+    resized = F.interpolate(tensor, size=(size, size), mode="nearest-exact")
+    return resized[0, 0].to(torch.uint8).numpy()

@@ -20,8 +20,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from lstmattn.data.images import IMAGE_SUFFIXES, load_label_map, load_slice
-from lstmattn.data.tensors import resize_image, resize_label_map, to_image_tensor
+from lstmattn.data.images import IMAGE_SUFFIXES, load_label_map, load_slice, resize_image, resize_label_map, to_image_tensor
 from lstmattn.data.instances import label_map_to_instances, unexpected_values
 from lstmattn.errors import DataError
 from lstmattn.io import natural_key

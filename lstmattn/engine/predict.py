@@ -54,14 +54,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lstmattn import __version__
-from lstmattn.data.tensors import to_image_tensor
+from lstmattn.data.images import to_image_tensor
 from lstmattn.data.intensity import IntensityCheck, IntensityReference
 from lstmattn.engine.slice_files import (
+    DecodedSlices,
     PredictionFailure,
-    PrefetchedSlices,
     SliceInput,
     as_slice_input,
-    read_input_slices,
+    input_files,
+    order_slice_files,
 )
 from lstmattn.errors import LstmattnError
 from lstmattn.io import atomic_write_json
@@ -401,7 +402,7 @@ def predict_slices(
 
 def predict_path(
     model: nn.Module,
-    path: str | Path | PrefetchedSlices,
+    path: str | Path,
     *,
     class_names: Sequence[str],
     score_threshold: float = 0.5,
@@ -416,23 +417,23 @@ def predict_path(
     Unreadable or refused files are reported in ``failures`` and skipped; a missing path
     or an empty folder raises :class:`LstmattnError`. A folder's slices are grouped by
     DICOM series (SeriesInstanceUID; PNG/JPEG slices form one group), each ordered by
-    InstanceNumber, then by natural file name. ``path`` may also be the
-    :class:`~lstmattn.engine.slice_files.PrefetchedSlices` of one, already being read.
-    ``training`` and ``on_prediction``: see :func:`predict_slices`.
+    InstanceNumber, then by natural file name. ``training`` and ``on_prediction``: see
+    :func:`predict_slices`.
     """
-    slices = path if isinstance(path, PrefetchedSlices) else read_input_slices(path)
+    files, is_series = input_files(Path(path))
+    ordered, failures = order_slice_files(files)
     predictions = predict_slices(
         model,
-        slices,
+        DecodedSlices(ordered, failures),
         class_names=class_names,
         score_threshold=score_threshold,
         batch_size=batch_size,
         device=device,
-        progress=progress and slices.is_series,
+        progress=progress and is_series,
         training=training,
         on_prediction=on_prediction,
     )
-    return PredictionReport(predictions, slices.failures, slices.is_series)
+    return PredictionReport(predictions, failures, is_series)
 
 
 def _out_of_distribution_warning(predictions: Sequence[SlicePrediction]) -> str | None:

@@ -5,13 +5,7 @@ one more group), the groups in the order their first file comes in natural name 
 each ordered by InstanceNumber, then by natural file name. Putting the files in that
 order needs the DICOM headers only (:func:`order_slice_files`, one header-only pass);
 the pixels are decoded afterwards by a thread pool while the model predicts the slices
-before them (:class:`DecodedSlices`, from :func:`read_input_slices`), instead of all
-before the first prediction. :class:`PrefetchedSlices` does the same in a child process
-that starts before the caller imports torch: ``lstmattn predict`` orders and decodes a
-series on the second core while the first one loads torch and the model.
-
-This module imports no torch (nor does :mod:`lstmattn.data.images`), so that the child
-starts in a fraction of a second.
+before them (:class:`DecodedSlices`), instead of all before the first prediction.
 
 A file that cannot be read becomes a :class:`PredictionFailure` naming it, and the rest
 go on.
@@ -22,11 +16,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 import dataclasses
 from dataclasses import dataclass
-import multiprocessing
 from pathlib import Path
-import queue
-import signal
-from types import TracebackType
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
@@ -37,7 +27,7 @@ from lstmattn.errors import DataError, LstmattnError
 from lstmattn.io import natural_key, worker_count
 
 __all__ = ["SliceInput", "PredictionFailure", "list_slice_files", "input_files", "load_slice_input", "as_slice_input",
-           "SliceFile", "order_slice_files", "DecodedSlices", "read_input_slices", "PrefetchedSlices"]
+           "SliceFile", "order_slice_files", "DecodedSlices"]
 
 _Result = TypeVar("_Result")
 _Item = TypeVar("_Item")
@@ -183,13 +173,12 @@ class DecodedSlices:
     """The slices of ``files`` (from :func:`order_slice_files`: their headers are not read
     again), decoded by a pool of threads ahead of the consumer and handed out in the
     files' order; a file that cannot be decoded is appended to ``failures`` and skipped.
-    ``len()`` is the number of files (an upper bound on the slices); ``is_series``: the
-    files came from a folder. Iterate once; the pool stops when the iteration ends."""
+    ``len()`` is the number of files (an upper bound on the slices). Iterate once; the
+    pool stops when the iteration ends."""
 
-    def __init__(self, files: Sequence[SliceFile], failures: list[PredictionFailure], *, is_series: bool = True) -> None:
+    def __init__(self, files: Sequence[SliceFile], failures: list[PredictionFailure]) -> None:
         self.files = list(files)
         self.failures = failures
-        self.is_series = is_series
 
     def __len__(self) -> int:
         return len(self.files)
@@ -204,107 +193,3 @@ class DecodedSlices:
                     yield result
         finally:  # stopped early (an error downstream): drop the decodes not yet started
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-def read_input_slices(path: str | Path) -> DecodedSlices:
-    """The slices behind a ``predict`` input (a file or a folder) in slice order, decoded
-    as they are iterated; a missing path or a folder without slices raises
-    :class:`LstmattnError`, an unreadable header becomes one of the ``failures``."""
-    files, is_series = input_files(Path(path))
-    ordered, failures = order_slice_files(files)
-    return DecodedSlices(ordered, failures, is_series=is_series)
-
-
-def _prefetch(path: Path, messages: "multiprocessing.Queue[tuple]") -> None:
-    """The child process of :class:`PrefetchedSlices`: ``("ordered", count, is_series)``,
-    one ``("slice", SliceInput)`` per decoded slice, then ``("done", failures)``; or one
-    ``("error", message)`` for a user's mistake, ``("crash", message)`` for anything else."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to report; it stops this process
-    try:
-        slices = read_input_slices(path)
-        messages.put(("ordered", len(slices), slices.is_series))
-        for item in slices:
-            messages.put(("slice", item))
-        messages.put(("done", slices.failures))
-    except LstmattnError as error:
-        messages.put(("error", str(error)))
-    except Exception as error:  # reported by the parent, which raises it
-        messages.put(("crash", f"{type(error).__name__}: {error}"))
-
-
-class PrefetchedSlices:
-    """:func:`read_input_slices` of ``path`` in a child process started at once, handed
-    out in slice order like :class:`DecodedSlices` (``is_series``, ``len()``,
-    ``failures``, one iteration). Until the caller asks for a slice, the child reads
-    ahead as far as it gets, so that the work overlaps whatever the caller does meanwhile
-    (``lstmattn predict``: importing torch and loading the model, about 5 s on a 2-core
-    CPU). The child is a fresh interpreter (``spawn``) that imports no torch.
-
-    An input error in the child (a missing path, an empty folder) is raised here as
-    :class:`LstmattnError` when ``is_series``, ``len()`` or the iteration first needs the
-    child's answer. Use it as a context manager: leaving it stops the child."""
-
-    _POLL_SECONDS = 0.5
-
-    def __init__(self, path: str | Path) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._messages: multiprocessing.Queue[tuple] = context.Queue()
-        self._process = context.Process(target=_prefetch, args=(Path(path), self._messages), daemon=True,
-                                        name="lstmattn-slice-reader")
-        self._process.start()
-        self._ordered: tuple[int, bool] | None = None
-        self.failures: list[PredictionFailure] = []
-
-    def __enter__(self) -> "PrefetchedSlices":
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop the child if it still runs (an error before all slices were taken)."""
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join()
-        self._messages.close()
-
-    def _receive(self) -> tuple:
-        """The child's next message; its errors raised here."""
-        while True:
-            try:
-                message = self._messages.get(timeout=self._POLL_SECONDS)
-            except queue.Empty:
-                if self._process.is_alive():
-                    continue
-                try:  # it may have ended right after its last message
-                    message = self._messages.get(timeout=self._POLL_SECONDS)
-                except queue.Empty:
-                    raise RuntimeError(f"the slice-reading process ended without an answer (exit code "
-                                       f"{self._process.exitcode})") from None
-            if message[0] == "error":
-                raise LstmattnError(message[1])
-            if message[0] == "crash":
-                raise RuntimeError(f"reading the slices failed: {message[1]}")
-            return message
-
-    def _order(self) -> tuple[int, bool]:
-        if self._ordered is None:
-            _, count, is_series = self._receive()
-            self._ordered = (count, is_series)
-        return self._ordered
-
-    @property
-    def is_series(self) -> bool:
-        return self._order()[1]
-
-    def __len__(self) -> int:
-        return self._order()[0]
-
-    def __iter__(self) -> Iterator[SliceInput]:
-        self._order()
-        while True:
-            kind, payload = self._receive()
-            if kind == "done":
-                self.failures.extend(payload)
-                return
-            yield payload

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from lstmattn.data.tensors import to_image_tensor
+from lstmattn.data.images import to_image_tensor
 from lstmattn.engine.loading import load_trained_model
 from lstmattn.engine.predict import Lesion, slice_prediction
 from lstmattn.engine.slice_files import SliceInput, load_slice_input
