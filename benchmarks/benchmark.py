@@ -6,9 +6,10 @@
 For each profile: warm inference ms/slice and training s/step (one segmentation plus one
 classification image, the summed loss of Eq. 8), medians of ``--repeats`` runs; the
 overhead of the full one-shot model over plain torchvision Mask R-CNN with the same
-backbone, image size and proposal settings, timed side by side in one process (target
-≤ 1.15×), once with the weights as training leaves them and once channels-last (as
-``lstmattn predict`` runs a model); and peak memory (CUDA: max allocated; CPU: peak resident set of a fresh
+backbone, image size and proposal settings, timed side by side in one process, one slice
+each in turn (target ≤ 1.15×; the median ratio within a pair, with the least and largest),
+once with the weights as training leaves them and once channels-last (as ``lstmattn
+predict`` runs a model); and peak memory (CUDA: max allocated; CPU: peak resident set of a fresh
 process per profile). ``--main-command`` also times the README main job
 (``make book``) end to end in a fresh clone of HEAD, install included, and the install
 alone (target ≤ 20 minutes on a 2-core CPU). ``--predict RUN`` times ``lstmattn predict``
@@ -89,20 +90,25 @@ def measure_profile(name: str, repeats: int, device: torch.device) -> dict[str, 
     def infer(net: torch.nn.Module) -> None:
         net.eval()(([image]))
 
-    def side_by_side(memory_format: torch.memory_format) -> tuple[float, float]:
-        """Median seconds of both models with weights in ``memory_format``, interleaved
-        so that both see the same machine state."""
+    def side_by_side(memory_format: torch.memory_format) -> dict[str, float]:
+        """Both models with weights in ``memory_format``, one slice each in turn, so that
+        each pair sees the same machine state: median ms of each, and the median, least
+        and largest ratio within a pair (the machine's speed drifts between minutes; a
+        ratio within a pair does not)."""
         model.to(memory_format=memory_format), baseline.to(memory_format=memory_format)
-        one_shot_times, mask_rcnn_times = [], []
+        pairs = []
         infer(model), infer(baseline)
         for _ in range(repeats):
-            one_shot_times.append(_median_seconds(lambda: infer(model), 1, device))
-            mask_rcnn_times.append(_median_seconds(lambda: infer(baseline), 1, device))
-        return statistics.median(one_shot_times), statistics.median(mask_rcnn_times)
+            pairs.append((_median_seconds(lambda: infer(model), 1, device),
+                          _median_seconds(lambda: infer(baseline), 1, device)))
+        ratios = [one_shot / mask_rcnn for one_shot, mask_rcnn in pairs]
+        return {"one_shot_ms": 1000 * statistics.median(p[0] for p in pairs),
+                "mask_rcnn_ms": 1000 * statistics.median(p[1] for p in pairs),
+                "overhead": statistics.median(ratios), "overhead_min": min(ratios), "overhead_max": max(ratios)}
 
-    # Channels-last weights: how `lstmattn predict` runs the model (engine/predict.py).
-    one_shot_last, mask_rcnn_last = side_by_side(torch.channels_last)
-    one_shot, mask_rcnn = side_by_side(torch.contiguous_format)  # as training leaves it
+    # As training leaves the weights, and channels-last as `lstmattn predict` runs a model.
+    inference = {"contiguous": side_by_side(torch.contiguous_format), "channels_last": side_by_side(torch.channels_last)}
+    model.to(memory_format=torch.contiguous_format)
 
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     targets = [_target(size, device), {"image_label": torch.tensor(2, device=device)}]
@@ -120,12 +126,7 @@ def measure_profile(name: str, repeats: int, device: torch.device) -> dict[str, 
         "profile": name,
         "backbone": config.model.backbone.name,
         "image_size": size,
-        "inference_ms_per_slice": 1000 * one_shot,
-        "mask_rcnn_inference_ms_per_slice": 1000 * mask_rcnn,
-        "overhead_vs_mask_rcnn": one_shot / mask_rcnn,
-        "channels_last_inference_ms_per_slice": 1000 * one_shot_last,
-        "channels_last_mask_rcnn_inference_ms_per_slice": 1000 * mask_rcnn_last,
-        "channels_last_overhead_vs_mask_rcnn": one_shot_last / mask_rcnn_last,
+        "inference": inference,
         "train_s_per_step": step,
     }
     if device.type == "cuda":
@@ -198,9 +199,8 @@ def main() -> None:
         return
 
     print(f"device: {device_description(device)}; torch {torch.__version__}; repeats {args.repeats} (medians)")
-    header = (f"{'profile':<10}{'backbone':<18}{'size':>5}{'infer ms':>10}{'MaskRCNN ms':>12}{'overhead':>9}"
-              f"{'ch-last ms':>11}{'MaskRCNN':>9}{'overhead':>9}{'train s/step':>13}{'peak MB':>9}")
-    print(header)
+    print(f"{'profile':<10}{'backbone':<18}{'size':>5}{'weights':>15}{'infer ms':>10}{'MaskRCNN ms':>12}"
+          f"{'overhead (min-max)':>22}{'train s/step':>13}{'peak MB':>9}")
     for name in args.profiles:
         # A fresh process per profile, so that peak memory belongs to that profile alone.
         output = subprocess.run(
@@ -208,13 +208,11 @@ def main() -> None:
             check=True, capture_output=True, text=True,
         ).stdout
         r = json.loads(output.strip().splitlines()[-1])
-        print(
-            f"{r['profile']:<10}{r['backbone']:<18}{r['image_size']:>5}{r['inference_ms_per_slice']:>10.1f}"
-            f"{r['mask_rcnn_inference_ms_per_slice']:>12.1f}{r['overhead_vs_mask_rcnn']:>8.2f}x"
-            f"{r['channels_last_inference_ms_per_slice']:>11.1f}{r['channels_last_mask_rcnn_inference_ms_per_slice']:>9.1f}"
-            f"{r['channels_last_overhead_vs_mask_rcnn']:>8.2f}x"
-            f"{r['train_s_per_step']:>13.2f}{r['peak_memory_mb']:>9.0f}"
-        )
+        for row, (layout, i) in enumerate(r["inference"].items()):
+            first = f"{r['profile']:<10}{r['backbone']:<18}{r['image_size']:>5}" if row == 0 else " " * 33
+            last = f"{r['train_s_per_step']:>13.2f}{r['peak_memory_mb']:>9.0f}" if row == 0 else ""
+            spread = f"{i['overhead']:.2f}x ({i['overhead_min']:.2f}-{i['overhead_max']:.2f})"
+            print(f"{first}{layout:>15}{i['one_shot_ms']:>10.1f}{i['mask_rcnn_ms']:>12.1f}{spread:>22}{last}")
     print(f"bootstrap intervals, 21,191 slices x 1,000 resamples: {1000 * time_bootstrap(args.repeats):.1f} ms")
     if args.predict:
         slices = len([path for path in args.series.iterdir() if path.is_file()])
