@@ -260,7 +260,9 @@ class TrainConfig:
     default: neither the paper nor the authors' code selects a checkpoint) or ``"best"``
     (the best validation F1, an option). ``lr_schedule`` is ``"constant"`` (§4.1) or
     ``"warmup_cosine"`` (linear warm-up over ``warmup_steps``, then a cosine down to
-    ``lr * lr_final_fraction``; :mod:`lstmattn.engine.schedule`)."""
+    ``lr * lr_final_fraction``; :mod:`lstmattn.engine.schedule`). ``amp`` (bfloat16
+    autocast where the device computes it natively) and ``channels_last`` (NHWC weights)
+    change how fast a training step runs, not the method (:mod:`lstmattn.engine.precision`)."""
 
     section: ClassVar[str] = "train"
 
@@ -279,6 +281,7 @@ class TrainConfig:
     sampling: Literal["epoch", "reference"] = "epoch"
     seed: Seed = 0
     amp: bool = False
+    channels_last: bool = False
     num_workers: NonNegativeInt = 0
     evaluate_checkpoint: Literal["last", "best"] = "last"
 
@@ -607,7 +610,7 @@ def _quick() -> ExperimentConfig:
         classifier_augmentation="flip_crop",
     )
     train = TrainConfig(epochs=5, lr=5e-4, lr_schedule="warmup_cosine", warmup_steps=30, weight_decay=1e-4,
-                        segmentation_batch_size=2, classification_batch_size=8)
+                        segmentation_batch_size=2, classification_batch_size=8, amp=True, channels_last=True)
     data = DataConfig(
         phantom_per_class={"train": 360, "val": 60, "test": 200, "holdout": 60},
         phantom_segmentation={"train": 240, "test": 100},

@@ -45,6 +45,7 @@ from lstmattn.engine.checkpoint import load_checkpoint, load_weights, save_check
 from lstmattn.engine.datasets import DataBundle, build_data
 from lstmattn.engine.evaluation import classification_metrics, predict_classification
 from lstmattn.engine.loading import resolve_device
+from lstmattn.engine.precision import TrainingPrecision, training_precision
 from lstmattn.engine.reproducibility import capture_rng_state, restore_rng_state, seed_everything
 from lstmattn.engine.runs import RunDirectory, config_differences, describe_differences
 from lstmattn.engine.schedule import learning_rate
@@ -98,15 +99,14 @@ class _Stepper:
     """Runs one optimisation step of the configured loss scheme for a registered model."""
 
     def __init__(self, model: nn.Module, core: nn.Module, optimizer: torch.optim.Optimizer,
-                 config: ExperimentConfig, device: torch.device, world_size: int) -> None:
+                 config: ExperimentConfig, precision: TrainingPrecision, world_size: int) -> None:
         self.model, self.core, self.optimizer = model, core, optimizer
         self.scheme = config.train.loss_scheme
         if self.scheme == "alternating" and core.tasks != {"segmentation", "classification"}:
             raise LstmattnError(f"{config.model_name}: the alternating scheme needs a model with both tasks")
         self.world_size = world_size
         self.sync = getattr(core, "sync_classification_branch", None)
-        use_amp = config.train.amp and device.type == "cuda"
-        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
+        self.autocast = precision.autocast
 
     def _optimise(self, samples: list[tuple[Tensor, dict]]) -> dict[str, Tensor]:
         """Forward the samples, back-propagate the summed losses, copy weights, step."""
@@ -197,7 +197,8 @@ def _train_locked(
 
     seed_everything(config.train.seed)
     data = data or build_data(config, progress=progress and is_main)
-    core = build_model(config).to(device_)
+    precision = training_precision(config.train.amp, config.train.channels_last, device_, announce=is_main)
+    core = precision.prepare(build_model(config).to(device_))
     uses_segmentation, uses_classification = "segmentation" in core.tasks, "classification" in core.tasks
     optimizer = torch.optim.Adam(
         [p for p in core.parameters() if p.requires_grad],
@@ -217,7 +218,7 @@ def _train_locked(
     if is_main:
         run.rewind_log(log_size, step=state.step)
         run.start(config, device=device_, data=data.record, variant=variant)
-        run.update_record(status="training")
+        run.update_record(status="training", precision=precision.describe())
     model: nn.Module = core
     if world_size > 1:
         model = nn.parallel.DistributedDataParallel(core, device_ids=[device_.index] if device_.type == "cuda" else None, find_unused_parameters=True)
@@ -233,7 +234,7 @@ def _train_locked(
     total_steps = config.train.epochs * steps_per_epoch
     if config.train.max_steps is not None:
         total_steps = min(total_steps, config.train.max_steps)
-    stepper = _Stepper(model, core, optimizer, config, device_, world_size)
+    stepper = _Stepper(model, core, optimizer, config, precision, world_size)
     if is_main:
         run.update_record(total_steps=total_steps)  # lets a watcher show progress (engine.parallel)
 

@@ -1,0 +1,76 @@
+"""Numeric precision and memory layout of training steps (``train.amp``, ``train.channels_last``).
+
+Neither setting is part of the paper's method: they decide how fast a step runs, not what
+it computes, up to rounding.
+
+* ``amp``: the forward pass of each training step runs under bfloat16 autocast
+  (convolutions and matrix products in bfloat16, weights, losses and the optimiser in
+  float32) where the device computes bfloat16 natively: a CUDA GPU that supports it, or a
+  CPU with AVX512-BF16 or AMX (oneDNN's bfloat16 kernels). Elsewhere bfloat16 would be
+  emulated and slower than float32, so the run trains in float32 and says so once.
+* ``channels_last``: the model's 4-d weights are stored channels-last (NHWC), the layout
+  oneDNN's CPU convolutions run fastest in.
+
+Evaluation and prediction always run in float32; the layout stays as training left it.
+:class:`TrainingPrecision` records what a run actually used (``record.json`` →
+``precision``), so a result says how it was computed.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["native_bfloat16", "TrainingPrecision", "training_precision"]
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (no emulation)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(cpu, name, lambda: False)() for name in checks)
+    return False
+
+
+@dataclass(frozen=True)
+class TrainingPrecision:
+    """How a run's training steps compute: ``bfloat16`` autocast or not, on ``device_type``,
+    and whether the weights are channels-last."""
+
+    device_type: str
+    bfloat16: bool
+    channels_last: bool
+
+    def autocast(self) -> AbstractContextManager:
+        """The context a training step's forward pass runs in."""
+        if self.bfloat16:
+            return torch.autocast(self.device_type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """``model`` with its weights in this layout (in place; before the optimiser is built)."""
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def describe(self) -> str:
+        """One phrase for the run's record: ``"bfloat16 autocast, channels-last"``."""
+        arithmetic = "bfloat16 autocast" if self.bfloat16 else "float32"
+        return f"{arithmetic}, {'channels-last' if self.channels_last else 'contiguous'}"
+
+
+def training_precision(amp: bool, channels_last: bool, device: torch.device, *, announce: bool = True) -> TrainingPrecision:
+    """The precision a run with ``train.amp`` / ``train.channels_last`` trains in on ``device``.
+
+    ``amp`` on a device without native bfloat16 falls back to float32; ``announce`` prints
+    that once to stderr, naming the device."""
+    bfloat16 = amp and native_bfloat16(device)
+    if amp and not bfloat16 and announce:
+        print(f"train.amp: {device.type} has no native bfloat16 (CPU: AVX512-BF16 or AMX; GPU: bf16 support); "
+              "training in float32", file=sys.stderr)
+    return TrainingPrecision(device.type, bfloat16, channels_last)
