@@ -68,7 +68,7 @@ def test_alternating_scheme_and_run_record(tmp_path: Path):
         assert epoch["copies"] == sum(e["copied"] for e in steps if e["epoch"] == epoch["epoch"])
     assert sum(e["kind"] == "validation" for e in entries) == 2
     record = run.record()
-    for key in ("git_commit", "packages", "device", "torch_threads", "seed", "data", "profile"):
+    for key in ("git_commit", "packages", "device", "torch_threads", "seed", "data", "profile", "precision"):
         assert key in record
     assert record["status"] == "trained" and record["steps"] == 3
     assert run.config() == config
