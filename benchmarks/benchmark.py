@@ -4,12 +4,13 @@
                                    [--main-command] [--predict RUN [--series DIR]]
 
 For each profile: warm inference ms/slice and training s/step (one segmentation plus one
-classification image, the summed loss of Eq. 8), medians of ``--repeats`` runs; the
+classification image, the summed loss of Eq. 8, in the profile's training precision:
+``train.amp``, ``train.channels_last``), medians of ``--repeats`` runs; the
 overhead of the full one-shot model over plain torchvision Mask R-CNN with the same
 backbone, image size and proposal settings, timed side by side in one process, one slice
 each in turn (target ≤ 1.15×; the median ratio within a pair, with the least and largest),
-once with the weights as training leaves them and once channels-last (as ``lstmattn
-predict`` runs a model); and peak memory (CUDA: max allocated; CPU: peak resident set of a fresh
+once with contiguous weights and once channels-last (as ``lstmattn predict`` runs a
+model); and peak memory (CUDA: max allocated; CPU: peak resident set of a fresh
 process per profile). ``--main-command`` also times the README main job
 (``make book``) end to end in a fresh clone of HEAD, install included, and the install
 alone (target ≤ 20 minutes on a 2-core CPU). ``--predict RUN`` times ``lstmattn predict``
@@ -41,6 +42,7 @@ import torch
 from torchvision.models.detection import MaskRCNN
 
 from lstmattn.config import get_profile, real_data_folder
+from lstmattn.engine.precision import training_precision
 from lstmattn.engine.runs import device_description
 from lstmattn.losses import total_loss
 from lstmattn.metrics import bootstrap_ci
@@ -106,9 +108,11 @@ def measure_profile(name: str, repeats: int, device: torch.device) -> dict[str, 
                 "mask_rcnn_ms": 1000 * statistics.median(p[1] for p in pairs),
                 "overhead": statistics.median(ratios), "overhead_min": min(ratios), "overhead_max": max(ratios)}
 
-    # As training leaves the weights, and channels-last as `lstmattn predict` runs a model.
+    # Contiguous weights, and channels-last as `lstmattn predict` runs a model.
     inference = {"contiguous": side_by_side(torch.contiguous_format), "channels_last": side_by_side(torch.channels_last)}
     model.to(memory_format=torch.contiguous_format)
+    precision = training_precision(config.train.amp, config.train.channels_last, device, announce=False)
+    precision.prepare(model)
 
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     targets = [_target(size, device), {"image_label": torch.tensor(2, device=device)}]
@@ -116,7 +120,8 @@ def measure_profile(name: str, repeats: int, device: torch.device) -> dict[str, 
 
     def train_step() -> None:
         model.train()
-        losses = model(images, targets)
+        with precision.autocast():
+            losses = model(images, targets)
         optimizer.zero_grad(set_to_none=True)
         total_loss(losses).backward()
         optimizer.step()
@@ -128,6 +133,7 @@ def measure_profile(name: str, repeats: int, device: torch.device) -> dict[str, 
         "image_size": size,
         "inference": inference,
         "train_s_per_step": step,
+        "train_precision": precision.describe(),
     }
     if device.type == "cuda":
         result["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
@@ -201,6 +207,7 @@ def main() -> None:
     print(f"device: {device_description(device)}; torch {torch.__version__}; repeats {args.repeats} (medians)")
     print(f"{'profile':<10}{'backbone':<18}{'size':>5}{'weights':>15}{'infer ms':>10}{'MaskRCNN ms':>12}"
           f"{'overhead (min-max)':>22}{'train s/step':>13}{'peak MB':>9}")
+    results = []
     for name in args.profiles:
         # A fresh process per profile, so that peak memory belongs to that profile alone.
         output = subprocess.run(
@@ -208,11 +215,14 @@ def main() -> None:
             check=True, capture_output=True, text=True,
         ).stdout
         r = json.loads(output.strip().splitlines()[-1])
+        results.append(r)
         for row, (layout, i) in enumerate(r["inference"].items()):
             first = f"{r['profile']:<10}{r['backbone']:<18}{r['image_size']:>5}" if row == 0 else " " * 33
             last = f"{r['train_s_per_step']:>13.2f}{r['peak_memory_mb']:>9.0f}" if row == 0 else ""
             spread = f"{i['overhead']:.2f}x ({i['overhead_min']:.2f}-{i['overhead_max']:.2f})"
             print(f"{first}{layout:>15}{i['one_shot_ms']:>10.1f}{i['mask_rcnn_ms']:>12.1f}{spread:>22}{last}")
+    print("train s/step in each profile's training precision: "
+          + "; ".join(f"{r['profile']} {r['train_precision']}" for r in results))
     print(f"bootstrap intervals, 21,191 slices x 1,000 resamples: {1000 * time_bootstrap(args.repeats):.1f} ms")
     if args.predict:
         slices = len([path for path in args.series.iterdir() if path.is_file()])

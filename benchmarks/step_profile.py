@@ -8,8 +8,10 @@ batch (``train.segmentation_batch_size`` slices, L_SEG) and a classification bat
 Forward time is split by module with forward hooks (backbone, RPN, segmentation RoI heads,
 RoI classification branch, attention layer, image classification heads; the backbone and
 RPN run twice per step, once per batch); backward and the optimiser step are timed as a
-whole; data loading is the time the data sets take to return the step's slices. Medians
-over ``--steps`` steps after one warm-up step, on the profile's phantom data.
+whole; data loading is the time the data sets take to return the step's slices. The step
+runs in the profile's training precision (``train.amp``, ``train.channels_last``;
+``--float32`` turns both off). Medians over ``--steps`` steps after one warm-up step, on
+the profile's phantom data.
 
 A script that reports numbers, not a test.
 """
@@ -25,6 +27,7 @@ import torch
 
 from lstmattn.config import get_profile
 from lstmattn.engine.datasets import build_data
+from lstmattn.engine.precision import training_precision
 from lstmattn.engine.trainer import build_model
 
 _PARTS = {
@@ -56,13 +59,17 @@ def main() -> None:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--float32", action="store_true", help="contiguous float32 steps whatever the profile says")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     config = get_profile(args.profile)
     data = build_data(config, progress=False)
     torch.manual_seed(0)
-    model = build_model(config)
+    train = config.train
+    precision = training_precision(train.amp and not args.float32, train.channels_last and not args.float32,
+                                   torch.device("cpu"))
+    model = precision.prepare(build_model(config))
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     seg_batch, cls_batch = config.train.segmentation_batch_size, config.train.classification_batch_size
@@ -77,7 +84,8 @@ def main() -> None:
         parts["data loading"] = time.perf_counter() - start
         timers.clear()
         start = time.perf_counter()
-        losses = model([image for image, _ in samples], [target for _, target in samples])
+        with precision.autocast():
+            losses = model([image for image, _ in samples], [target for _, target in samples])
         forward = time.perf_counter() - start
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
@@ -94,7 +102,8 @@ def main() -> None:
     medians = {key: statistics.median(row.get(key, 0.0) for row in rows) for key in keys}
     total = sum(medians.values())
     print(f"profile {args.profile}, {torch.get_num_threads()} thread(s), {config.model.image_size}² slices, "
-          f"batch {seg_batch} segmentation + {cls_batch} classification, median of {args.steps} steps")
+          f"batch {seg_batch} segmentation + {cls_batch} classification, {precision.describe()}, "
+          f"median of {args.steps} steps")
     print(f"{'part':<42}{'ms':>9}{'share':>8}")
     for key in sorted(keys, key=medians.get, reverse=True):
         print(f"{key:<42}{1000 * medians[key]:>9.1f}{medians[key] / total:>8.1%}")

@@ -161,6 +161,7 @@ def test_cli_dicom_series_writes_slices_overlays_and_summary(run_dir: Path, samp
     assert status == 0, captured.err
     assert "aggregation not done in the paper" in captured.out
     document = json.loads((out / "predictions.json").read_text())
+    assert document["precision"] == "float32, channels-last"
     numbers = [s["instance_number"] for s in document["slices"]]
     assert None not in numbers and numbers == sorted(numbers) and len(set(numbers)) == 4
     for record in document["slices"]:
@@ -378,9 +379,45 @@ def test_detections_below_the_threshold_are_dropped_inside_the_model_with_the_sa
     own_threshold = model.roi_heads.score_thresh
     filtered = predict_slices(model, [png_slice], class_names=CLASS_NAMES, score_threshold=threshold, device="cpu")
     assert model.roi_heads.score_thresh == own_threshold
-    monkeypatch.setattr(predict_module, "_detections_from", lambda *args: contextlib.nullcontext())
+    monkeypatch.setattr(predict_module, "_detections_from", lambda *args, **kwargs: contextlib.nullcontext())
     unfiltered = predict_slices(model, [png_slice], class_names=CLASS_NAMES, score_threshold=threshold, device="cpu")
     assert filtered[0].lesions == unfiltered[0].lesions
     assert filtered[0].lung_area_px == unfiltered[0].lung_area_px
     assert np.array_equal(filtered[0].lesion_map, unfiltered[0].lesion_map)
     assert filtered[0].class_probs == unfiltered[0].class_probs
+
+
+def test_bfloat16_prediction_keeps_every_detection_at_the_threshold(model: nn.Module, png_slice: Path, monkeypatch):
+    """Under bfloat16 autocast the outputs come back as float32, and the detection head's
+    lowered threshold still keeps detections scored exactly at ``score_threshold``. (The
+    lesion lists need not equal the unfiltered model's, as they do in float32: bfloat16
+    scores tie often, and NMS and the per-image cap break ties by candidate order.)"""
+    import lstmattn.engine.precision as precision_module
+    from lstmattn.engine.precision import inference_precision
+
+    monkeypatch.setattr(precision_module, "native_bfloat16", lambda device: True)  # emulated where not native
+    precision = inference_precision(True, torch.device("cpu"))
+    assert precision.bfloat16
+    everything = predict_slices(model, [png_slice], class_names=CLASS_NAMES, score_threshold=0.0, precision=precision)
+    scores = sorted(lesion.score for lesion in everything[0].lesions)
+    assert len(scores) >= 2, "the toy model must detect lesions for this test to mean anything"
+    threshold = scores[len(scores) // 2]  # a bfloat16 score, read back as float32
+    filtered = predict_slices(model, [png_slice], class_names=CLASS_NAMES, score_threshold=threshold, precision=precision)
+    assert any(lesion.score == threshold for lesion in filtered[0].lesions)
+    assert all(lesion.score >= threshold for lesion in filtered[0].lesions)
+    assert all(isinstance(p, float) for p in filtered[0].class_probs)
+
+
+def test_cli_bfloat16_is_recorded_and_falls_back_to_float32_where_not_native(run_dir: Path, png_slice: Path,
+                                                                            tmp_path: Path, capsys, monkeypatch):
+    import lstmattn.engine.precision as precision_module
+
+    for native, expected in ((True, "bfloat16 autocast, channels-last"), (False, "float32, channels-last")):
+        monkeypatch.setattr(precision_module, "native_bfloat16", lambda device, native=native: native)
+        out = tmp_path / f"out-{native}"
+        status = main(["predict", str(png_slice), "--run", str(run_dir), "--out", str(out), "--precision", "bfloat16",
+                       "--no-progress"])
+        captured = capsys.readouterr()
+        assert status == 0, captured.err
+        assert json.loads((out / "predictions.json").read_text())["precision"] == expected
+        assert ("no native bfloat16" in captured.err) == (not native)

@@ -11,9 +11,11 @@ it computes, up to rounding.
 * ``channels_last``: the model's 4-d weights are stored channels-last (NHWC), the layout
   oneDNN's CPU convolutions run fastest in.
 
-Evaluation and prediction always run in float32; the layout stays as training left it.
-:class:`TrainingPrecision` records what a run actually used (``record.json`` →
-``precision``), so a result says how it was computed.
+Evaluation runs in float32. ``lstmattn predict --precision bfloat16`` runs inference
+under the same autocast (:func:`inference_precision`; float32 is its default, so that
+predictions match the evaluation's). :class:`Precision` records what a run or a
+prediction actually used (``record.json`` and ``predictions.json`` → ``precision``), so a
+result says how it was computed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["native_bfloat16", "TrainingPrecision", "training_precision"]
+__all__ = ["native_bfloat16", "Precision", "training_precision", "inference_precision"]
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -40,16 +42,16 @@ def native_bfloat16(device: torch.device) -> bool:
 
 
 @dataclass(frozen=True)
-class TrainingPrecision:
-    """How a run's training steps compute: ``bfloat16`` autocast or not, on ``device_type``,
-    and whether the weights are channels-last."""
+class Precision:
+    """How a model's forward passes compute: ``bfloat16`` autocast or not, on
+    ``device_type``, and whether the weights are channels-last."""
 
     device_type: str
     bfloat16: bool
     channels_last: bool
 
     def autocast(self) -> AbstractContextManager:
-        """The context a training step's forward pass runs in."""
+        """The context a forward pass runs in."""
         if self.bfloat16:
             return torch.autocast(self.device_type, dtype=torch.bfloat16)
         return nullcontext()
@@ -64,13 +66,25 @@ class TrainingPrecision:
         return f"{arithmetic}, {'channels-last' if self.channels_last else 'contiguous'}"
 
 
-def training_precision(amp: bool, channels_last: bool, device: torch.device, *, announce: bool = True) -> TrainingPrecision:
+def _bfloat16_if_native(requested: bool, device: torch.device, setting: str, fallback: str, announce: bool) -> bool:
+    """``requested`` where ``device`` computes bfloat16 natively; otherwise False, and with
+    ``announce`` one line on stderr naming ``setting`` and the ``fallback``."""
+    native = requested and native_bfloat16(device)
+    if requested and not native and announce:
+        print(f"{setting}: {device.type} has no native bfloat16 (CPU: AVX512-BF16 or AMX; GPU: bf16 support); "
+              f"{fallback} in float32", file=sys.stderr)
+    return native
+
+
+def training_precision(amp: bool, channels_last: bool, device: torch.device, *, announce: bool = True) -> Precision:
     """The precision a run with ``train.amp`` / ``train.channels_last`` trains in on ``device``.
 
     ``amp`` on a device without native bfloat16 falls back to float32; ``announce`` prints
     that once to stderr, naming the device."""
-    bfloat16 = amp and native_bfloat16(device)
-    if amp and not bfloat16 and announce:
-        print(f"train.amp: {device.type} has no native bfloat16 (CPU: AVX512-BF16 or AMX; GPU: bf16 support); "
-              "training in float32", file=sys.stderr)
-    return TrainingPrecision(device.type, bfloat16, channels_last)
+    return Precision(device.type, _bfloat16_if_native(amp, device, "train.amp", "training", announce), channels_last)
+
+
+def inference_precision(bfloat16: bool, device: torch.device, *, announce: bool = True) -> Precision:
+    """The precision ``lstmattn predict`` runs in: channels-last weights, and bfloat16
+    autocast when asked for and native (else float32, announced as in training)."""
+    return Precision(device.type, _bfloat16_if_native(bfloat16, device, "--precision bfloat16", "predicting", announce), True)

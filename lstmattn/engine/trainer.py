@@ -45,7 +45,7 @@ from lstmattn.engine.checkpoint import load_checkpoint, load_weights, save_check
 from lstmattn.engine.datasets import DataBundle, build_data
 from lstmattn.engine.evaluation import classification_metrics, predict_classification
 from lstmattn.engine.loading import resolve_device
-from lstmattn.engine.precision import TrainingPrecision, training_precision
+from lstmattn.engine.precision import Precision, training_precision
 from lstmattn.engine.reproducibility import capture_rng_state, restore_rng_state, seed_everything
 from lstmattn.engine.runs import RunDirectory, config_differences, describe_differences
 from lstmattn.engine.schedule import learning_rate
@@ -99,7 +99,7 @@ class _Stepper:
     """Runs one optimisation step of the configured loss scheme for a registered model."""
 
     def __init__(self, model: nn.Module, core: nn.Module, optimizer: torch.optim.Optimizer,
-                 config: ExperimentConfig, precision: TrainingPrecision, world_size: int) -> None:
+                 config: ExperimentConfig, precision: Precision, world_size: int) -> None:
         self.model, self.core, self.optimizer = model, core, optimizer
         self.scheme = config.train.loss_scheme
         if self.scheme == "alternating" and core.tasks != {"segmentation", "classification"}:
