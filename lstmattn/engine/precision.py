@@ -1,6 +1,7 @@
-"""Numeric precision and memory layout of training steps (``train.amp``, ``train.channels_last``).
+"""Numeric precision and memory layout of forward passes (``train.amp``,
+``train.channels_last``, ``lstmattn predict --precision``).
 
-Neither setting is part of the paper's method: they decide how fast a step runs, not what
+None of these is part of the paper's method: they decide how fast a pass runs, not what
 it computes, up to rounding.
 
 * ``amp``: the forward pass of each training step runs under bfloat16 autocast
@@ -87,4 +88,5 @@ def training_precision(amp: bool, channels_last: bool, device: torch.device, *, 
 def inference_precision(bfloat16: bool, device: torch.device, *, announce: bool = True) -> Precision:
     """The precision ``lstmattn predict`` runs in: channels-last weights, and bfloat16
     autocast when asked for and native (else float32, announced as in training)."""
-    return Precision(device.type, _bfloat16_if_native(bfloat16, device, "--precision bfloat16", "predicting", announce), True)
+    native = _bfloat16_if_native(bfloat16, device, "--precision bfloat16", "predicting", announce)
+    return Precision(device.type, native, True)
