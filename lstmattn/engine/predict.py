@@ -347,10 +347,12 @@ def _detections_from(model: nn.Module, score_threshold: float, *, bfloat16: bool
         yield
         return
     original = heads.score_thresh
-    # the next float32 down: scores are float32 and the comparison rounds a Python float to it
-    below = float(np.nextafter(np.float32(score_threshold), np.float32(-np.inf)))
+    # float32 scores: the next float32 down (the comparison rounds a Python float to it);
+    # bfloat16 scores: one bfloat16 step down
     if bfloat16:
         below = score_threshold * (1 - 2**-7)
+    else:
+        below = float(np.nextafter(np.float32(score_threshold), np.float32(-np.inf)))
     heads.score_thresh = max(original, below)
     try:
         yield
