@@ -14,7 +14,7 @@ training time; then min, max, mean and spread (max − min) of each column. The 
 the book's quick profile (issue 14) are printed beside them.
 
 ``--classifiers`` also trains the seven Table 2 classifiers (first seed, first thread
-count) and prints their F1.
+count), largest first so that the longest run does not start last, and prints their F1.
 
 A script that reports numbers, not a test: nothing here passes or fails.
 """
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lstmattn.config import get_profile
 from lstmattn.engine.plan import CLASSIFIER_RUNS
 from lstmattn.labels import ONE_SHOT
 from lstmattn.results import read_run
@@ -57,6 +58,22 @@ def _train_and_evaluate(profile: str, model: str, seed: int, threads: int, runs:
         subprocess.run([*cli, "evaluate", str(folder), "--no-progress"], env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
     print(f"  done: {run_id} ({time.perf_counter() - started:.0f} s)", flush=True)
     return folder
+
+
+def _largest_first(profile: str, models: tuple[str, ...]) -> list[str]:
+    """``models`` by parameter count, largest first (counted on torch's ``meta`` device)."""
+    import dataclasses
+
+    import torch
+
+    from lstmattn.model import create
+
+    def parameters(name: str) -> int:
+        config = dataclasses.replace(get_profile(profile), model_name=name)
+        with torch.device("meta"):
+            return sum(p.numel() for p in create(name, config).parameters())
+
+    return sorted(models, key=parameters, reverse=True)
 
 
 def _row(folder: Path, seed: int, threads: int) -> dict[str, float]:
@@ -102,9 +119,10 @@ def main() -> None:
 
     if args.classifiers:
         seed, threads = args.seeds[0], args.threads[0]
+        order = _largest_first(args.profile, CLASSIFIER_RUNS)
         with ThreadPoolExecutor(args.jobs) as pool:
-            folders = list(pool.map(lambda name: _train_and_evaluate(args.profile, name, seed, threads, args.runs), CLASSIFIER_RUNS))
-        rows = [{"classifier": name, **_row(folder, seed, threads)} for name, folder in zip(CLASSIFIER_RUNS, folders)]
+            trained = dict(zip(order, pool.map(lambda name: _train_and_evaluate(args.profile, name, seed, threads, args.runs), order)))
+        rows = [{"classifier": name, **_row(trained[name], seed, threads)} for name in CLASSIFIER_RUNS]
         print(f"\nTable 2 classifiers (seed {seed}, {threads} thread(s)); target F1 >= 90 %")
         print(pd.DataFrame(rows)[["classifier", "F1 %", "COVID-19 sens. %", "train s"]].to_markdown(index=False, floatfmt=".3g"))
 
