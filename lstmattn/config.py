@@ -262,7 +262,9 @@ class TrainConfig:
     ``"warmup_cosine"`` (linear warm-up over ``warmup_steps``, then a cosine down to
     ``lr * lr_final_fraction``; :mod:`lstmattn.engine.schedule`). ``amp`` (bfloat16
     autocast where the device computes it natively) and ``channels_last`` (NHWC weights)
-    change how fast a training step runs, not the method (:mod:`lstmattn.engine.precision`)."""
+    change how fast a training step runs, not the method (:mod:`lstmattn.engine.precision`);
+    ``classifiers_in_float32`` trains the Table 2 classifiers in float32 with contiguous
+    weights whatever those two say."""
 
     section: ClassVar[str] = "train"
 
@@ -282,6 +284,7 @@ class TrainConfig:
     seed: Seed = 0
     amp: bool = False
     channels_last: bool = False
+    classifiers_in_float32: bool = False
     num_workers: NonNegativeInt = 0
     evaluate_checkpoint: Literal["last", "best"] = "last"
 
@@ -610,7 +613,8 @@ def _quick() -> ExperimentConfig:
         classifier_augmentation="flip_crop",
     )
     train = TrainConfig(epochs=5, lr=5e-4, lr_schedule="warmup_cosine", warmup_steps=30, weight_decay=1e-4,
-                        segmentation_batch_size=2, classification_batch_size=8, amp=True, channels_last=True)
+                        segmentation_batch_size=2, classification_batch_size=8, amp=True, channels_last=True,
+                        classifiers_in_float32=True)
     data = DataConfig(
         phantom_per_class={"train": 360, "val": 60, "test": 200, "holdout": 60},
         phantom_segmentation={"train": 240, "test": 100},

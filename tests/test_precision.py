@@ -1,8 +1,10 @@
-"""Training precision (``train.amp``, ``train.channels_last``): what a step computes in, the
-float32 fallback where bfloat16 would be emulated, and what the run records."""
+"""Training precision (``train.amp``, ``train.channels_last``, ``train.classifiers_in_float32``):
+what a step computes in, the float32 fallback where bfloat16 would be emulated, and what the
+run records."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,8 @@ from torch import nn
 from engine_fixtures import toy_bundle, toy_config
 from lstmattn.engine import precision as precision_module
 from lstmattn.engine.checkpoint import load_checkpoint
-from lstmattn.engine.precision import training_precision
+from lstmattn.config import get_profile
+from lstmattn.engine.precision import run_precision, training_precision
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.engine.trainer import train
 
@@ -70,3 +73,17 @@ def test_a_run_records_its_precision_and_keeps_float32_weights(tmp_path: Path, a
     weights = load_checkpoint(run.checkpoint("last"))["model"]
     assert all(torch.isfinite(value).all() for value in weights.values() if value.is_floating_point())
     assert all(value.dtype != torch.bfloat16 for value in weights.values())  # autocast never casts the weights
+
+
+@pytest.mark.parametrize("in_float32", [False, True])
+def test_classifiers_in_float32_exempts_the_table2_classifiers_only(monkeypatch: pytest.MonkeyPatch, in_float32: bool):
+    monkeypatch.setattr(precision_module, "native_bfloat16", lambda device: True)
+    quick = get_profile("quick")
+    assert quick.train.amp and quick.train.channels_last and quick.train.classifiers_in_float32
+    quick = replace(quick, train=replace(quick.train, classifiers_in_float32=in_float32))
+    one_shot = run_precision(quick, CPU)
+    assert one_shot.describe() == "bfloat16 autocast, channels-last"
+    for name in ("classifier-resnet50", "classifier-densenet121"):
+        classifier = run_precision(replace(quick, model_name=name), CPU)
+        expected = "float32, contiguous" if in_float32 else "bfloat16 autocast, channels-last"
+        assert classifier.describe() == expected

@@ -2,7 +2,10 @@
 ``train.channels_last``, ``lstmattn predict --precision``).
 
 None of these is part of the paper's method: they decide how fast a pass runs, not what
-it computes, up to rounding.
+it computes, up to rounding. Rounding can still steer a training run elsewhere: the Table 2
+classifiers with bottleneck blocks trained worse in bfloat16 on the ``quick`` phantoms
+(README, "Table 2 classifiers"), so ``train.classifiers_in_float32`` keeps them in float32
+(:func:`run_precision`).
 
 * ``amp``: the forward pass of each training step runs under bfloat16 autocast
   (convolutions and matrix products in bfloat16, weights, losses and the optimiser in
@@ -28,7 +31,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["native_bfloat16", "Precision", "training_precision", "inference_precision"]
+from lstmattn.config import ExperimentConfig
+from lstmattn.model.baselines import CLASSIFIERS
+
+__all__ = ["native_bfloat16", "Precision", "training_precision", "run_precision", "inference_precision"]
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -83,6 +89,15 @@ def training_precision(amp: bool, channels_last: bool, device: torch.device, *, 
     ``amp`` on a device without native bfloat16 falls back to float32; ``announce`` prints
     that once to stderr, naming the device."""
     return Precision(device.type, _bfloat16_if_native(amp, device, "train.amp", "training", announce), channels_last)
+
+
+def run_precision(config: ExperimentConfig, device: torch.device, *, announce: bool = True) -> Precision:
+    """The precision a run of ``config`` trains in: :func:`training_precision` of its
+    ``train.amp`` and ``train.channels_last``, except for a Table 2 classifier under
+    ``train.classifiers_in_float32``, which trains in float32 with contiguous weights."""
+    if config.train.classifiers_in_float32 and config.model_name in CLASSIFIERS.values():
+        return Precision(device.type, False, False)
+    return training_precision(config.train.amp, config.train.channels_last, device, announce=announce)
 
 
 def inference_precision(bfloat16: bool, device: torch.device, *, announce: bool = True) -> Precision:

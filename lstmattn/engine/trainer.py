@@ -45,7 +45,7 @@ from lstmattn.engine.checkpoint import load_checkpoint, load_weights, save_check
 from lstmattn.engine.datasets import DataBundle, build_data
 from lstmattn.engine.evaluation import classification_metrics, predict_classification
 from lstmattn.engine.loading import resolve_device
-from lstmattn.engine.precision import Precision, training_precision
+from lstmattn.engine.precision import Precision, run_precision
 from lstmattn.engine.reproducibility import capture_rng_state, restore_rng_state, seed_everything
 from lstmattn.engine.runs import RunDirectory, config_differences, describe_differences
 from lstmattn.engine.schedule import learning_rate
@@ -197,7 +197,7 @@ def _train_locked(
 
     seed_everything(config.train.seed)
     data = data or build_data(config, progress=progress and is_main)
-    precision = training_precision(config.train.amp, config.train.channels_last, device_, announce=is_main)
+    precision = run_precision(config, device_, announce=is_main)
     core = precision.prepare(build_model(config).to(device_))
     uses_segmentation, uses_classification = "segmentation" in core.tasks, "classification" in core.tasks
     optimizer = torch.optim.Adam(
