@@ -22,6 +22,7 @@ A script that reports numbers, not a test: nothing here passes or fails.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -33,6 +34,8 @@ from pathlib import Path
 import pandas as pd
 
 from lstmattn.config import get_profile
+from lstmattn.engine.experiment import Experiment
+from lstmattn.engine.parallel import expected_cost
 from lstmattn.engine.plan import CLASSIFIER_RUNS
 from lstmattn.labels import ONE_SHOT
 from lstmattn.results import read_run
@@ -61,19 +64,11 @@ def _train_and_evaluate(profile: str, model: str, seed: int, threads: int, runs:
 
 
 def _largest_first(profile: str, models: tuple[str, ...]) -> list[str]:
-    """``models`` by parameter count, largest first (counted on torch's ``meta`` device)."""
-    import dataclasses
+    """``models`` in the order the book's up-front trainer starts them: largest first."""
+    def cost(name: str) -> float:
+        return expected_cost(Experiment(dataclasses.replace(get_profile(profile), model_name=name)))
 
-    import torch
-
-    from lstmattn.model import create
-
-    def parameters(name: str) -> int:
-        config = dataclasses.replace(get_profile(profile), model_name=name)
-        with torch.device("meta"):
-            return sum(p.numel() for p in create(name, config).parameters())
-
-    return sorted(models, key=parameters, reverse=True)
+    return sorted(models, key=cost, reverse=True)
 
 
 def _row(folder: Path, seed: int, threads: int) -> dict[str, float]:

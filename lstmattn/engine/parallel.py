@@ -24,7 +24,7 @@ from lstmattn.engine.experiment import Experiment, ensure_run
 from lstmattn.errors import LstmattnError
 from lstmattn.io import worker_count
 
-__all__ = ["default_jobs", "TrainingFailed", "TrainingProgress", "train_experiments"]
+__all__ = ["default_jobs", "TrainingFailed", "TrainingProgress", "expected_cost", "train_experiments"]
 
 #: Seconds between two looks at the runs' logs while workers train.
 POLL_SECONDS = 2.0
@@ -125,7 +125,7 @@ def _train_in_worker(experiment: Experiment, root: str, device: str | None, thre
     return time.perf_counter() - start
 
 
-def _expected_cost(experiment: Experiment) -> float:
+def expected_cost(experiment: Experiment) -> float:
     """A rough size of a run, to start the longest first: parameters × image area ×
     epochs, doubled for models that train both tasks. The parameters are counted on a
     model built on torch's ``meta`` device (no memory, no weights)."""
@@ -167,7 +167,7 @@ def train_experiments(
     """
     folder = None if cwd is None else str(cwd)
     runs_at = Path(folder or ".") / root
-    todo = sorted((e for e in experiments if not e.is_evaluated(runs_at)), key=_expected_cost, reverse=True)
+    todo = sorted((e for e in experiments if not e.is_evaluated(runs_at)), key=expected_cost, reverse=True)
     if not todo:
         return {}
     jobs = max(1, min(jobs, len(todo)))
