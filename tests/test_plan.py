@@ -129,3 +129,65 @@ def test_two_class_runs_on_real_data_need_ictcf(tmp_path: Path) -> None:
     real.write_text("profile: paper\ndata: {source: covidx, root: /d/CT1, segmentation_root: /d/SEG, ictcf_root: /d/ictcf}\n")
     config = plan_experiment(resolve_experiment(real), two_class).config
     assert (config.data.source, config.data.root, config.data.segmentation_root) == ("ictcf", "/d/ictcf", "/d/SEG")
+
+
+_INTERRUPTED_BUILD = """
+import sys
+from lstmattn.engine.experiment import resolve_experiment, with_training
+from lstmattn.engine.parallel import train_experiments
+from lstmattn.engine.plan import PlannedRun, plan_experiment
+
+if __name__ == "__main__":
+    base = with_training(resolve_experiment(sys.argv[1]), epochs=100000, max_steps=100000)
+    experiments = [plan_experiment(base, PlannedRun(name)) for name in ("classifier-resnet18", "mask-rcnn")]
+    try:
+        train_experiments(experiments, root=sys.argv[2], jobs=2, progress=False,
+                          echo=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("parent: interrupted", flush=True)
+        sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("when", ["workers starting", "workers training"])
+def test_ctrl_c_stops_every_worker_without_a_traceback(tmp_path: Path, when: str) -> None:
+    """Ctrl-C reaches the whole process group: the parent stops, the workers with it, and
+    no worker prints a traceback (nor leaves a semaphore for the resource tracker)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "tiny.yaml").write_text(TINY_PROFILE_YAML)
+    (tmp_path / "build.py").write_text(_INTERRUPTED_BUILD)
+    env = {**os.environ, "LSTMATTN_DATA_CACHE": str(tmp_path / "cache")}
+    build = subprocess.Popen([sys.executable, "build.py", "tiny.yaml", "runs"], cwd=tmp_path, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert build.stdout is not None
+    assert "2 worker(s)" in build.stdout.readline()
+    deadline = time.monotonic() + 120
+    while when == "workers training" and not list((tmp_path / "runs").glob("*/log.jsonl")):
+        assert time.monotonic() < deadline and build.poll() is None, build.communicate()[0]
+        time.sleep(0.2)
+    os.killpg(build.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    output, _ = build.communicate(timeout=60)
+    assert build.returncode == 130, output
+    assert "parent: interrupted" in output
+    assert "Traceback" not in output and "leaked" not in output, output
+    deadline = time.monotonic() + 20
+    while _group_alive(build.pid):  # no worker of the group is left
+        assert time.monotonic() < deadline, subprocess.run(["ps", "-o", "pid,args", "-g", str(build.pid)],
+                                                           capture_output=True, text=True).stdout
+        time.sleep(0.2)
+
+
+def _group_alive(group: int) -> bool:
+    import os
+
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True

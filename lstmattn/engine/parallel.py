@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from multiprocessing import get_context
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import active_children, get_context
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from tqdm import tqdm as tqdm_std
 from tqdm.auto import tqdm
 
 from lstmattn.engine.experiment import Experiment, ensure_run
@@ -101,6 +104,14 @@ def _in_folder(cwd: str | None) -> None:
         os.chdir(cwd)
 
 
+def _start_worker() -> None:
+    """Worker initialiser: tqdm's lock (of every tqdm class) becomes a thread lock. Its
+    default lock is a named multiprocessing semaphore here, which a worker stopped by
+    :func:`_stop_workers` would leave for the resource tracker to warn about; workers draw
+    no bars of their own."""
+    tqdm_std.set_lock(threading.RLock())
+
+
 def _build_data_in_worker(experiments: list[Experiment], cwd: str | None) -> None:
     """Write every data set ``experiments`` need (phantoms), each once, before training."""
     from lstmattn.engine.datasets import build_data
@@ -123,6 +134,31 @@ def _train_in_worker(experiment: Experiment, root: str, device: str | None, thre
     start = time.perf_counter()
     ensure_run(experiment, root=root, device=device, progress=False)
     return time.perf_counter() - start
+
+
+def _submit_deaf_to_ctrl_c(pool: ProcessPoolExecutor, function: Callable[..., Any], *args: Any) -> Future:
+    """``pool.submit`` with SIGINT ignored while it runs. Ctrl-C in a terminal interrupts
+    the whole process group, and a worker hit while it starts or waits for work dies
+    with a traceback; a worker the pool spawns inside this call inherits the ignored
+    signal (an interpreter started with SIGINT ignored keeps it so), and the parent,
+    the only one to see Ctrl-C, stops the workers itself (:func:`train_experiments`)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        return pool.submit(function, *args)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return pool.submit(function, *args)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, workers: set[Any]) -> None:
+    """After Ctrl-C: drop the runs not started and terminate ``workers`` (they ignore
+    SIGINT). A run stopped mid-way resumes from its last checkpoint next time."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join()
 
 
 def expected_cost(experiment: Experiment) -> float:
@@ -177,24 +213,33 @@ def train_experiments(
     failures: dict[str, str] = {}
     bar = TrainingProgress(todo, runs_at, enabled=progress)
     say = bar.write if progress else echo
+    others = set(active_children())
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            pool.submit(_build_data_in_worker, todo, folder).result()
-            pending = {pool.submit(_train_in_worker, e, str(root), device, threads, folder): e for e in todo}
-            while pending:
-                done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                for future in done:
-                    experiment = pending.pop(future)
-                    run_id = experiment.run_id
-                    try:
-                        seconds[run_id] = future.result()
-                        f1 = experiment.folder(runs_at).record().get("best_val_f1")
-                        headline = f", best validation F1 {100 * f1:.1f} %" if isinstance(f1, float) and f1 > 0 else ""
-                        say(f"    {run_id}: {seconds[run_id]:.0f} s{headline}")
-                    except Exception as error:  # every run is attempted; all failures are reported
-                        failures[run_id] = f"{type(error).__name__}: {error}"
-                        say(f"    {run_id}: FAILED ({failures[run_id]})")
-                bar.refresh([e for e in todo if e in pending.values() and e.folder(runs_at).record().get("total_steps")])
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                                 initializer=_start_worker) as pool:
+            try:
+                _submit_deaf_to_ctrl_c(pool, _build_data_in_worker, todo, folder).result()
+                pending = {_submit_deaf_to_ctrl_c(pool, _train_in_worker, e, str(root), device, threads, folder): e
+                           for e in todo}
+                while pending:
+                    done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        experiment = pending.pop(future)
+                        run_id = experiment.run_id
+                        try:
+                            seconds[run_id] = future.result()
+                            f1 = experiment.folder(runs_at).record().get("best_val_f1")
+                            headline = (f", best validation F1 {100 * f1:.1f} %"
+                                        if isinstance(f1, float) and f1 > 0 else "")
+                            say(f"    {run_id}: {seconds[run_id]:.0f} s{headline}")
+                        except Exception as error:  # every run is attempted; all failures are reported
+                            failures[run_id] = f"{type(error).__name__}: {error}"
+                            say(f"    {run_id}: FAILED ({failures[run_id]})")
+                    bar.refresh([e for e in todo
+                                 if e in pending.values() and e.folder(runs_at).record().get("total_steps")])
+            except KeyboardInterrupt:
+                _stop_workers(pool, set(active_children()) - others)
+                raise
     finally:
         bar.close()
     if failures:
