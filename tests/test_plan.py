@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,12 +158,6 @@ if __name__ == "__main__":
 def test_ctrl_c_stops_every_worker_without_a_traceback(tmp_path: Path, when: str) -> None:
     """Ctrl-C reaches the whole process group: the parent stops, the workers with it, and
     no worker prints a traceback (nor leaves a semaphore for the resource tracker)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     (tmp_path / "tiny.yaml").write_text(TINY_PROFILE_YAML)
     (tmp_path / "build.py").write_text(_INTERRUPTED_BUILD)
     env = {**os.environ, "LSTMATTN_DATA_CACHE": str(tmp_path / "cache")}
@@ -184,8 +183,6 @@ def test_ctrl_c_stops_every_worker_without_a_traceback(tmp_path: Path, when: str
 
 
 def _group_alive(group: int) -> bool:
-    import os
-
     try:
         os.killpg(group, 0)
     except ProcessLookupError:
