@@ -71,7 +71,10 @@ def _largest_first(profile: str, models: tuple[str, ...]) -> list[str]:
     return sorted(models, key=cost, reverse=True)
 
 
-def _row(folder: Path, seed: int, threads: int) -> dict[str, float]:
+def run_row(folder: Path, seed: int, threads: int) -> dict[str, float]:
+    """One table row of an evaluated run: seed, threads, test F1 and COVID-19 sensitivity,
+    GGO / consolidation Dice and lesion mask AP@0.5 when it has segmentation results, and
+    its training time (``nan`` unless this script trained it)."""
     results = read_run(folder)
     test = results.classification["test"]
     row = {"seed": seed, "threads": threads, "F1 %": 100 * test.metric("f1").estimate}
@@ -103,7 +106,7 @@ def main() -> None:
     print(f"training {len(grid)} one-shot run(s) of profile {args.profile} into {args.runs}", flush=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         folders = list(pool.map(lambda key: _train_and_evaluate(args.profile, ONE_SHOT, *key, args.runs), grid))
-    table = pd.DataFrame([_row(folder, seed, threads) for folder, (seed, threads) in zip(folders, grid)])
+    table = pd.DataFrame([run_row(folder, seed, threads) for folder, (seed, threads) in zip(folders, grid)])
     numbers = table.drop(columns=["seed", "threads"])
     summary = pd.DataFrame({"min": numbers.min(), "max": numbers.max(), "mean": numbers.mean(),
                             "spread": numbers.max() - numbers.min(), "target": pd.Series(TARGETS)})
@@ -117,7 +120,7 @@ def main() -> None:
         order = _largest_first(args.profile, CLASSIFIER_RUNS)
         with ThreadPoolExecutor(args.jobs) as pool:
             trained = dict(zip(order, pool.map(lambda name: _train_and_evaluate(args.profile, name, seed, threads, args.runs), order)))
-        rows = [{"classifier": name, **_row(trained[name], seed, threads)} for name in CLASSIFIER_RUNS]
+        rows = [{"classifier": name, **run_row(trained[name], seed, threads)} for name in CLASSIFIER_RUNS]
         print(f"\nTable 2 classifiers (seed {seed}, {threads} thread(s)); target F1 >= 90 %")
         print(pd.DataFrame(rows)[["classifier", "F1 %", "COVID-19 sens. %", "train s"]].to_markdown(index=False, floatfmt=".3g"))
 

@@ -275,6 +275,12 @@ def test_seed_noise_summary_marks_effects_beyond_the_seed_range(tmp_path: Path) 
     assert one_seed.loc["roi_order=confidence", "F1 beyond seed noise"] == "1 seed"
 
 
+def test_seed_noise_summary_without_any_run_has_no_effects(tmp_path: Path) -> None:
+    summary = seed_noise_summary(ablation_table(tmp_path / "no-runs", "quick", seed=[0, 1, 2]))
+    assert summary.empty and {"arm", "seeds", "F1 beyond seed noise"} <= set(summary.columns)
+    assert effects_beyond_noise(summary) == []
+
+
 def test_ablation_variant_comes_from_the_record_not_the_folder(runs: Path) -> None:
     make_run(runs, "one-shot-lstm-attention", variant="sieve_order=reference", folder="my-renamed-run",
              test=classification(THREE, {"Normal": 0.9, "CP": 0.8, "COVID-19": 0.7}, 0.7))

@@ -117,7 +117,7 @@ def seed_noise_summary(table: TableResult) -> pd.DataFrame:
     variant's range and the default's do not overlap (every seed of one arm beats every
     seed of the other). With fewer than two seeds in either arm there is no noise to
     compare with, and the verdict is ``"1 seed"``. The default's own Δ and verdict cells
-    are empty.
+    are empty. Without any run the summary has its columns and no row.
     """
     runs = table.frame[table.frame["status"].isin(["default", "variant"])]
     default = runs[runs["status"] == "default"]
@@ -140,7 +140,9 @@ def seed_noise_summary(table: TableResult) -> pd.DataFrame:
                 disjoint = values.min() > base.max() or values.max() < base.min()
                 row[f"{column} beyond seed noise"] = "yes" if disjoint else "no"
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["arm", "seeds"] + [f"{column} {part}" for column in table.columns
+                                  for part in ("mean", "range", "Δ mean", "beyond seed noise")]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def effects_beyond_noise(summary: pd.DataFrame) -> list[str]:
