@@ -92,7 +92,8 @@ def tiny_profile(tmp_path: Path):
     return resolve_experiment(path)
 
 
-def test_runs_train_in_parallel_workers_once(tmp_path: Path, tiny_profile: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_train_in_parallel_workers_once(tmp_path: Path, tiny_profile: str, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("LSTMATTN_DATA_CACHE", str(tmp_path / "cache"))
     plan = [PlannedRun("classifier-resnet18"), PlannedRun("mask-rcnn"),
             PlannedRun("classifier-resnet18", TWO_CLASS, model={"num_image_classes": 2})]
@@ -102,6 +103,8 @@ def test_runs_train_in_parallel_workers_once(tmp_path: Path, tiny_profile: str, 
     seconds = train_experiments(experiments, root=runs, jobs=2, echo=lines.append)
     assert set(seconds) == {e.run_id for e in experiments}
     assert "2 worker(s)" in lines[0]
+    bar = capsys.readouterr().err  # the overall bar says what happens before the first step
+    assert "writing the data sets" in bar and "in flight: quick-" in bar
     for experiment in experiments:
         results = runs / experiment.run_id / "results"
         name = "segmentation_test.json" if experiment.config.model_name == "mask-rcnn" else "test_metrics.json"

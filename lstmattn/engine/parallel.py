@@ -88,7 +88,11 @@ class TrainingProgress:
         mean = sum(totals) / len(totals) if totals else 0
         self.bar.total = int(sum(totals) + mean * (len(known) - len(totals)))
         self.bar.update(sum(d for _, d in known) - self.bar.n)
-        self.bar.set_postfix_str("in flight: " + ", ".join(e.run_id for e in in_flight), refresh=False)
+        self.stage("in flight: " + ", ".join(e.run_id for e in in_flight) if in_flight else "starting the runs")
+
+    def stage(self, text: str) -> None:
+        """Say what is going on beside the bar, and redraw it (its elapsed time with it)."""
+        self.bar.set_postfix_str(text, refresh=False)
         self.bar.refresh()
 
     def write(self, line: str) -> None:
@@ -218,7 +222,11 @@ def train_experiments(
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
                                  initializer=_start_worker) as pool:
             try:
-                _submit_deaf_to_ctrl_c(pool, _build_data_in_worker, todo, folder).result()
+                data = _submit_deaf_to_ctrl_c(pool, _build_data_in_worker, todo, folder)
+                while not data.done():
+                    bar.stage("writing the data sets (once per build)")
+                    wait([data], timeout=POLL_SECONDS)
+                data.result()
                 pending = {_submit_deaf_to_ctrl_c(pool, _train_in_worker, e, str(root), device, threads, folder): e
                            for e in todo}
                 while pending:
