@@ -2,10 +2,12 @@
 
 ``lstmattn book build --jobs N`` trains every run the selected chapters read *before*
 the notebooks execute, so the notebooks only find finished runs and read their results.
-On a CPU, two single-threaded workers get through about 1.27× more training steps per
-second than one two-threaded process (measured on the 2-core build machine: 0.77 vs
-0.98 s per quick one-shot step), because small convolutions do not split well across
-threads.
+The default is one single-threaded worker per CPU core: on a 2-core Xeon two such workers
+got through about 1.27× more training steps per second than one two-threaded process
+(0.77 vs 0.98 s per quick one-shot step), as small convolutions do not split well across
+threads. That depends on the CPU: on a 2-vCPU AMD EPYC without native bfloat16 one
+two-threaded run was the faster (2.05 s per step against 2.4-3.2 s of throughput for two
+workers; README, "Where a quick training step goes"), and ``--jobs 1`` chooses it.
 """
 
 from __future__ import annotations
