@@ -37,17 +37,17 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stability import run_row  # noqa: E402  (the benchmarks folder is not a package)
+from stability import run_metrics  # noqa: E402  (the benchmarks folder is not a package)
 
 from lstmattn.book.parameters import ChapterParameters  # noqa: E402
 from lstmattn.engine.parallel import train_experiments  # noqa: E402
-from lstmattn.engine.plan import CHAPTER_RUNS  # noqa: E402
+from lstmattn.engine.plan import CHAPTER_RUNS, PlannedRun  # noqa: E402
 from lstmattn.labels import ONE_SHOT  # noqa: E402
 from lstmattn.tables import ablation_table, effects_beyond_noise, seed_noise_summary  # noqa: E402
 from lstmattn.variants import ABLATIONS  # noqa: E402
 
 
-def _arm_runs(variants: list[str]) -> list:
+def _arm_runs(variants: list[str]) -> list[PlannedRun]:
     """Chapter 5's planned one-shot runs of the default arm and of ``variants``, seed by seed."""
     wanted = {None, *variants}
     runs = [p for p in CHAPTER_RUNS[5] if p.model_name == ONE_SHOT and p.variant in wanted]
@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     print("\neffects beyond the seed noise:", ", ".join(exceeding) if exceeding else "none")
 
     defaults = [e for e in experiments if e.variant is None and e.is_evaluated(root)]
-    rows = [run_row(e.folder(root).path, e.config.train.seed, 0) for e in defaults]
+    rows = [{"seed": e.config.train.seed, **run_metrics(e.folder(root).path)} for e in defaults]
     if rows:
-        frame = pd.DataFrame(rows).drop(columns=["threads", "train s"])
+        frame = pd.DataFrame(rows)
         print("\nthe default arm's runs:")
         print(frame.round(3).to_markdown(index=False))
 

@@ -71,24 +71,29 @@ def _largest_first(profile: str, models: tuple[str, ...]) -> list[str]:
     return sorted(models, key=cost, reverse=True)
 
 
-def run_row(folder: Path, seed: int, threads: int) -> dict[str, float]:
-    """One table row of an evaluated run: seed, threads, test F1 and COVID-19 sensitivity,
-    GGO / consolidation Dice and lesion mask AP@0.5 when it has segmentation results, and
-    its training time (``nan`` unless this script trained it)."""
+def run_metrics(folder: Path) -> dict[str, float]:
+    """The headline figures of an evaluated run: test F1 and COVID-19 sensitivity, and GGO /
+    consolidation Dice and lesion mask AP@0.5 when it has segmentation results."""
     results = read_run(folder)
     test = results.classification["test"]
-    row = {"seed": seed, "threads": threads, "F1 %": 100 * test.metric("f1").estimate}
     covid = test.sensitivity("COVID-19")
-    row["COVID-19 sens. %"] = 100 * covid.estimate if covid else float("nan")
+    row = {"F1 %": 100 * test.metric("f1").estimate,
+           "COVID-19 sens. %": 100 * covid.estimate if covid else float("nan")}
     segmentation = results.segmentation
     if segmentation is not None:
         dice = segmentation.dice.get("dataset", {})
         row.update({"GGO Dice": dice.get("GGO", float("nan")), "cons. Dice": dice.get("consolidation", float("nan")),
                     "lesion AP@0.5 per image": segmentation.ap_of("per_image/lesions")["AP@0.5"],
                     "lesion AP@0.5 data set": segmentation.ap_of("dataset/lesions")["AP@0.5"]})
-    seconds = folder / "train_seconds.json"
-    row["train s"] = json.loads(seconds.read_text()) if seconds.is_file() else float("nan")
     return row
+
+
+def _row(folder: Path, seed: int, threads: int) -> dict[str, float]:
+    """One table row: seed, threads, :func:`run_metrics` and the training time (``nan``
+    unless this script trained the run)."""
+    seconds = folder / "train_seconds.json"
+    return {"seed": seed, "threads": threads, **run_metrics(folder),
+            "train s": json.loads(seconds.read_text()) if seconds.is_file() else float("nan")}
 
 
 def main() -> None:
@@ -106,7 +111,7 @@ def main() -> None:
     print(f"training {len(grid)} one-shot run(s) of profile {args.profile} into {args.runs}", flush=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         folders = list(pool.map(lambda key: _train_and_evaluate(args.profile, ONE_SHOT, *key, args.runs), grid))
-    table = pd.DataFrame([run_row(folder, seed, threads) for folder, (seed, threads) in zip(folders, grid)])
+    table = pd.DataFrame([_row(folder, seed, threads) for folder, (seed, threads) in zip(folders, grid)])
     numbers = table.drop(columns=["seed", "threads"])
     summary = pd.DataFrame({"min": numbers.min(), "max": numbers.max(), "mean": numbers.mean(),
                             "spread": numbers.max() - numbers.min(), "target": pd.Series(TARGETS)})
@@ -120,7 +125,7 @@ def main() -> None:
         order = _largest_first(args.profile, CLASSIFIER_RUNS)
         with ThreadPoolExecutor(args.jobs) as pool:
             trained = dict(zip(order, pool.map(lambda name: _train_and_evaluate(args.profile, name, seed, threads, args.runs), order)))
-        rows = [{"classifier": name, **run_row(trained[name], seed, threads)} for name in CLASSIFIER_RUNS]
+        rows = [{"classifier": name, **_row(trained[name], seed, threads)} for name in CLASSIFIER_RUNS]
         print(f"\nTable 2 classifiers (seed {seed}, {threads} thread(s)); target F1 >= 90 %")
         print(pd.DataFrame(rows)[["classifier", "F1 %", "COVID-19 sens. %", "train s"]].to_markdown(index=False, floatfmt=".3g"))
 
