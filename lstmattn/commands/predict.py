@@ -115,8 +115,9 @@ def _run_record(run: "RunDirectory") -> dict:
 def _predict(args: argparse.Namespace) -> int:
     # The decoding and overlay threads share the CPU with torch's OpenMP threads, which by
     # default spin while they wait; waiting passively leaves those cycles to the other
-    # threads (README, "lstmattn predict on a series"). Read when torch loads OpenMP, so
-    # it acts in the command's own process only, and a value the user set wins.
+    # threads (benchmarks/MEASUREMENTS.md, "lstmattn predict on a series"). Read when
+    # torch loads OpenMP, so it acts in the command's own process only, and a value the
+    # user set wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from lstmattn.engine.loading import load_trained_model, resolve_checkpoint, resolve_device
     from lstmattn.engine.precision import inference_precision

@@ -63,7 +63,8 @@ def rgb_png_bytes(rgb: np.ndarray, *, compress_level: int = 3) -> bytes:
     The overlays of ``lstmattn predict`` use it instead of :func:`png_bytes`: Pillow tries
     the PNG filters on every row, which made its encoding most of an overlay's cost; one
     vectorised filter halves the encoding time of a 1024 × 598 overlay at the same file
-    size (README, "lstmattn predict on a series"). Any PNG reader decodes the result."""
+    size (benchmarks/MEASUREMENTS.md, "lstmattn predict on a series"). Any PNG reader
+    decodes the result."""
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"rgb_png_bytes needs uint8[H, W, 3], got {rgb.dtype}{list(rgb.shape)}")
     height, width, _ = rgb.shape
