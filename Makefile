@@ -9,6 +9,8 @@ PROFILE ?= quick
 # by default $LSTMATTN_SAMPLE_DATA, else ../shared/data when it exists. Empty: chapter 7
 # renders as a page saying what data it needs (`make book REAL_DATA=` forces that).
 REAL_DATA ?= $(or $(LSTMATTN_SAMPLE_DATA),$(wildcard ../shared/data))
+# Extra arguments of `lstmattn book build`, e.g. BOOK_ARGS="--epochs 2" (shorter runs).
+BOOK_ARGS ?=
 
 .PHONY: book test quick env clean
 
@@ -26,7 +28,7 @@ test: $(STAMP)
 # The main job: run every chapter with papermill (training each model once into runs/),
 # then build the offline site into _build/_build/html (see lstmattn/book/build.py).
 book: $(STAMP)
-	$(BIN)/lstmattn book build --profile $(PROFILE) $(if $(REAL_DATA),--real-data $(REAL_DATA))
+	$(BIN)/lstmattn book build --profile $(PROFILE) $(if $(REAL_DATA),--real-data $(REAL_DATA)) $(BOOK_ARGS)
 
 clean:
 	rm -rf _build runs
