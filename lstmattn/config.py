@@ -235,10 +235,15 @@ class ModelConfig:
     # [15] (the paper's comparison uses 8), the Table 2 classifiers' input size
     # (None → image_size) and their training augmentation ("flip_crop": a random
     # horizontal flip and crop of each training image, ImageClassifier; the one-shot
-    # model, like the authors' code, trains without augmentation).
+    # model, like the authors' code, trains without augmentation), and whether the
+    # classifiers built of bottleneck blocks (ResNet50, ResNeXt50, ResNeXt101) start each
+    # residual block as the identity (its last BatchNorm scale at zero; no effect on
+    # ImageNet weights, which replace it): from random weights ResNeXt101 stayed under
+    # 90 % without it (README, "Table 2 classifiers").
     affinity_count: Count = 8
     classifier_image_size: Optional[Annotated[int, Bounds(low=32)]] = None
     classifier_augmentation: Literal["none", "flip_crop"] = "none"
+    classifier_zero_init_bottleneck: bool = True
 
     def __post_init__(self) -> None:
         _validate_fields(self)

@@ -225,6 +225,25 @@ def test_classifier_flip_crop_augmentation_only_while_training():
         ModelConfig(classifier_augmentation="rotate")
 
 
+def _last_block_norm_scales(network: nn.Module) -> torch.Tensor:
+    """The scales of the last BatchNorm of every residual block (``bn3`` of a
+    ``Bottleneck``, ``bn2`` of a ``BasicBlock``), concatenated."""
+    blocks = [block for layer in (network.layer1, network.layer2, network.layer3, network.layer4) for block in layer]
+    return torch.cat([(block.bn3 if hasattr(block, "bn3") else block.bn2).weight for block in blocks])
+
+
+def test_classifier_zero_init_only_for_bottleneck_blocks():
+    assert ModelConfig().classifier_zero_init_bottleneck  # on unless a config turns it off
+    resnet50 = build(CLASSIFIERS["resnet50"]).network
+    assert torch.count_nonzero(_last_block_norm_scales(resnet50)) == 0
+    assert torch.count_nonzero(resnet50.bn1.weight) == resnet50.bn1.weight.numel()  # only the blocks' last scales
+    default_init = build(CLASSIFIERS["resnet50"], classifier_zero_init_bottleneck=False).network
+    assert torch.all(_last_block_norm_scales(default_init) == 1)
+    resnet18 = build(CLASSIFIERS["resnet18"]).network  # basic blocks keep torchvision's initialisation
+    assert torch.all(_last_block_norm_scales(resnet18) == 1)
+    assert build(CLASSIFIERS["densenet121"]).network.features.norm5.weight.min() == 1
+
+
 def test_classifier_weights_from_local_file(tmp_path: Path):
     torch.manual_seed(1)
     imagenet = torchvision.models.resnet18(num_classes=1000)

@@ -14,6 +14,7 @@ import pytest
 
 from engine_fixtures import TINY_PROFILE_YAML
 from lstmattn.engine.experiment import resolve_experiment, with_training
+from lstmattn.engine import parallel
 from lstmattn.engine.parallel import TrainingFailed, train_experiments
 from lstmattn.engine.plan import (
     ABLATION_SEEDS,
@@ -95,6 +96,7 @@ def tiny_profile(tmp_path: Path):
 def test_runs_train_in_parallel_workers_once(tmp_path: Path, tiny_profile: str, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("LSTMATTN_DATA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(parallel, "POLL_SECONDS", 0.05)  # tiny runs end within one default poll
     plan = [PlannedRun("classifier-resnet18"), PlannedRun("mask-rcnn"),
             PlannedRun("classifier-resnet18", TWO_CLASS, model={"num_image_classes": 2})]
     experiments = [plan_experiment(tiny_profile, p) for p in plan]

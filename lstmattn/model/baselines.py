@@ -10,7 +10,8 @@ engine, data and metrics as the main model. The models live in their own modules
 * ``classifier-<architecture>``: torchvision image classifiers
   (:class:`~lstmattn.model.classifiers.ImageClassifier`), Table 2 rows 4-10, input size
   ``model.classifier_image_size`` (default ``model.image_size``), weights
-  ``model.backbone.weights``, training augmentation ``model.classifier_augmentation``.
+  ``model.backbone.weights``, training augmentation ``model.classifier_augmentation``, the
+  bottleneck networks' residual-block initialisation ``model.classifier_zero_init_bottleneck``.
 
 COVID-CT-Mask-Net and the literature rows are quoted, not reimplemented.
 """
@@ -61,6 +62,7 @@ def _build_classifier(architecture: str, config: ExperimentConfig) -> ImageClass
         image_size=classifier_image_size(config),
         weights=config.model.backbone.weights,
         augmentation=config.model.classifier_augmentation,
+        zero_init_bottleneck=config.model.classifier_zero_init_bottleneck,
     )
 
 

@@ -16,7 +16,14 @@ from lstmattn.losses import CLASSIFICATION_LOSS_NAME
 from lstmattn.model.pretrained import load_pretrained
 from lstmattn.model.transform import PerImageStandardizeTransform
 
-__all__ = ["CLASSIFIER_ARCHITECTURES", "CROP_SCALE", "CROP_RATIO", "ImageClassifier", "build_classifier_network"]
+__all__ = [
+    "BOTTLENECK_ARCHITECTURES",
+    "CLASSIFIER_ARCHITECTURES",
+    "CROP_SCALE",
+    "CROP_RATIO",
+    "ImageClassifier",
+    "build_classifier_network",
+]
 
 #: torchvision architectures of Table 2, in the table's order.
 CLASSIFIER_ARCHITECTURES: tuple[str, ...] = (
@@ -29,6 +36,10 @@ CLASSIFIER_ARCHITECTURES: tuple[str, ...] = (
     "densenet169",
 )
 
+#: The architectures of :data:`CLASSIFIER_ARCHITECTURES` built of torchvision's
+#: ``Bottleneck`` residual blocks (ResNet18 and ResNet34 use ``BasicBlock``; DenseNets
+#: have no residual blocks).
+BOTTLENECK_ARCHITECTURES: tuple[str, ...] = ("resnet50", "resnext50_32x4d", "resnext101_32x8d")
 
 #: ``flip_crop`` augmentation: the crop keeps 85-100 % of the slice's area at an aspect
 #: ratio of 0.9-1.1, so at least 87 % of each side: what it cuts off a CT slice is mostly
@@ -41,8 +52,17 @@ def _head_name(architecture: str) -> str:
     return "classifier" if architecture.startswith("densenet") else "fc"
 
 
-def build_classifier_network(architecture: str, num_classes: int, weights: Optional[str] = None) -> nn.Module:
+def build_classifier_network(
+    architecture: str, num_classes: int, weights: Optional[str] = None, *, zero_init_bottleneck: bool = False
+) -> nn.Module:
     """A torchvision classifier with a new ``num_classes``-way final layer.
+
+    ``zero_init_bottleneck`` (``model.classifier_zero_init_bottleneck``): for the
+    :data:`BOTTLENECK_ARCHITECTURES`, the last BatchNorm scale of every residual block
+    starts at zero (torchvision's ``zero_init_residual``), so that each block starts as
+    the identity and the deep networks train from random weights like shallow ones
+    (README, "Table 2 classifiers"). The other architectures ignore it: ResNet18 lost
+    points with it (benchmarks/MEASUREMENTS.md). Loaded ``weights`` replace those scales.
 
     ``weights`` (``model.backbone.weights``): ``None`` (random init), a torchvision
     weight-enum name such as ``"IMAGENET1K_V1"``, or a local state dict of the 1000-class
@@ -51,7 +71,8 @@ def build_classifier_network(architecture: str, num_classes: int, weights: Optio
     """
     if architecture not in CLASSIFIER_ARCHITECTURES:
         raise ConfigError(f"classifier architecture must be one of {CLASSIFIER_ARCHITECTURES}, got {architecture!r}")
-    network = torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
+    options = {"zero_init_residual": True} if zero_init_bottleneck and architecture in BOTTLENECK_ARCHITECTURES else {}
+    network = torchvision.models.get_model(architecture, weights=None, num_classes=num_classes, **options)
     if weights is not None:
         load_pretrained(network, architecture, weights, head=_head_name(architecture))
     return network
@@ -88,6 +109,7 @@ class ImageClassifier(nn.Module):
         image_size: the side the inputs are resized to (recorded as ``self.image_size``).
         weights: see :func:`build_classifier_network`.
         augmentation: ``"none"`` or ``"flip_crop"``.
+        zero_init_bottleneck: see :func:`build_classifier_network`.
 
     Example:
         >>> model = ImageClassifier("resnet18", num_classes=3, image_size=64).eval()
@@ -105,6 +127,7 @@ class ImageClassifier(nn.Module):
         image_size: int = 512,
         weights: Optional[str] = None,
         augmentation: Literal["none", "flip_crop"] = "none",
+        zero_init_bottleneck: bool = False,
     ) -> None:
         super().__init__()
         if image_size < 32:
@@ -115,7 +138,8 @@ class ImageClassifier(nn.Module):
         self.image_size = image_size
         self.augmentation = augmentation
         self.standardize = PerImageStandardizeTransform(image_size)  # only its normalize() is used
-        self.network = build_classifier_network(architecture, num_classes, weights)
+        self.network = build_classifier_network(architecture, num_classes, weights,
+                                                zero_init_bottleneck=zero_init_bottleneck)
 
     def preprocess(self, images: list[Tensor]) -> Tensor:
         """Standardise each image, augment it (training with ``"flip_crop"``), resize it
