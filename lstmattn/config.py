@@ -602,7 +602,10 @@ def _quick() -> ExperimentConfig:
       bfloat16 natively (``amp``, ``channels_last``: a one-shot step 1.64 instead of 2.94 s),
       but the Table 2 classifiers in float32 (``classifiers_in_float32``): in bfloat16
       ResNet50, ResNeXt50 and ResNeXt101 reached 85.5, 75.0 and 84.6 % F1 instead of 94.1,
-      90.0 and 86.6 % (README, "Table 2 classifiers").
+      90.0 and 86.6 % (README, "Table 2 classifiers");
+    * like every profile, the bottleneck classifiers start each residual block as the
+      identity (``classifier_zero_init_bottleneck``): ResNeXt101 86.6 → 95.4 %, ResNeXt50
+      90.0 → 95.0 %, ResNet50 94.1 → 93.8 % (README, "Table 2 classifiers").
 
     The backbone starts from random weights (``backbone.weights: null``): ImageNet weights
     would need a download, and the quick book build runs offline."""
