@@ -718,7 +718,8 @@ def from_dict(cls: type, values: Mapping[str, Any], *, base: Any = None) -> Any:
     known = [f.name for f in fields(cls)]
     for key in values:
         if key not in known:
-            raise ConfigError(f"{_join(cls.section, str(key))} is not a setting ({_suggestion(cls, str(key))})")
+            name = str(key) if str(key).isprintable() else repr(str(key))  # one line, whatever the key holds
+            raise ConfigError(f"{_join(cls.section, name)} is not a setting ({_suggestion(cls, str(key))})")
     kwargs: dict[str, Any] = {}
     for name in known:
         if name not in values:

@@ -7,7 +7,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lstmattn.config import (
@@ -96,6 +96,7 @@ def test_any_mapping_loads_or_is_refused_and_round_trips(tmp_path: Path, values:
 
 @SETTINGS
 @given(values=_mappings)
+@example(values={"model": {"\n": {}}})  # a key holding a line break: still a one-line error
 def test_from_dict_builds_or_refuses(values: dict):
     try:
         config = from_dict(ExperimentConfig, values, base=get_profile("quick"))
