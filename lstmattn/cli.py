@@ -18,6 +18,7 @@ No error prints a Python traceback unless ``--debug`` is given (anywhere on the 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from typing import Sequence
@@ -25,7 +26,7 @@ from typing import Sequence
 from lstmattn import __version__
 from lstmattn.errors import LstmattnError
 
-__all__ = ["main", "build_parser", "COMMAND_MODULES", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+__all__ = ["main", "console_main", "build_parser", "COMMAND_MODULES", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
 #: Modules under ``lstmattn.commands`` that add sub-commands (``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -92,5 +93,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(status or EXIT_OK)
 
 
+def console_main() -> None:
+    """The ``lstmattn`` executable: :func:`main`, then the process exits with its status.
+
+    Whatever is still alive then dies with the process, so it is first frozen out of the
+    garbage collector's reach (``gc.freeze``): the collection at interpreter shutdown
+    would otherwise walk every object of torch and torchvision, about 0.55 s of each
+    command on the 2-core CPU (benchmarks/MEASUREMENTS.md, "lstmattn predict on a
+    series"). Code that calls :func:`main` in-process keeps a normal collector."""
+    status = main()
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console_main()

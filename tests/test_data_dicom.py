@@ -10,7 +10,8 @@ import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from lstmattn.data.dicom import read_dicom_header, read_dicom_series, read_dicom_slice
+from lstmattn.data.dicom import read_dicom_header, read_dicom_hu, read_dicom_series, read_dicom_slice
+from lstmattn.data.windowing import hu_to_covidx_uint8
 from lstmattn.data.images import load_slice
 from lstmattn.errors import DataError
 
@@ -79,6 +80,23 @@ def test_synthetic_ct_applies_rescale(tmp_path: Path) -> None:
     dataset.RescaleSlope, dataset.RescaleIntercept = 1, -600  # HU -600 = window centre
     dataset.save_as(path)
     assert np.all(read_dicom_slice(path) == 127)
+
+
+@pytest.mark.parametrize(("signed", "slope", "intercept"), [(False, 1.0, -1024.0), (True, 2.5, -0.75), (True, 0.3, -1500.0)])
+def test_windowing_table_equals_the_per_pixel_formula(tmp_path: Path, signed: bool, slope: float, intercept: float) -> None:
+    path = _write_dicom(tmp_path / "ct.dcm", modality="CT", pixels=True)
+    dataset = pydicom.dcmread(path)
+    rng = np.random.default_rng(3)
+    dtype = np.int16 if signed else np.uint16
+    stored = rng.integers(-3000 if signed else 0, 4000, size=(64, 48)).astype(dtype)
+    dataset.Rows, dataset.Columns = stored.shape
+    dataset.PixelRepresentation = int(signed)
+    dataset.PixelData = stored.tobytes()
+    dataset.RescaleSlope, dataset.RescaleIntercept = slope, intercept
+    dataset.save_as(path)
+    hu = read_dicom_hu(path)
+    np.testing.assert_array_equal(hu, stored.astype(np.float64) * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept))
+    np.testing.assert_array_equal(read_dicom_slice(path), hu_to_covidx_uint8(hu))
 
 
 def test_garbage_dcm_and_empty_folder(tmp_path: Path) -> None:

@@ -134,7 +134,8 @@ def test_viewer_assets_are_package_data():
         assert (assets / name).is_file() and any((assets / name).match(pattern) for pattern in patterns)
 
 
-def test_rgb_png_bytes_decodes_to_the_same_pixels_as_pillows_png() -> None:
+@pytest.mark.parametrize("compress_level", [0, 1, 2, 3])
+def test_rgb_png_bytes_decodes_to_the_same_pixels_as_pillows_png(compress_level: int) -> None:
     import io
 
     from PIL import Image
@@ -143,7 +144,7 @@ def test_rgb_png_bytes_decodes_to_the_same_pixels_as_pillows_png() -> None:
     rgb = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)
     rgb[1::2] = 255 - rgb[::2][: len(rgb[1::2])]  # row differences that wrap around 0 and 255
     rgb[5:9] = 0
-    encoded = rgb_png_bytes(rgb)
+    encoded = rgb_png_bytes(rgb, compress_level=compress_level)
     decoded = Image.open(io.BytesIO(encoded))
     assert decoded.format == "PNG" and decoded.mode == "RGB" and decoded.size == (53, 37)
     np.testing.assert_array_equal(np.asarray(decoded), rgb)
