@@ -11,8 +11,8 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from lstmattn.data.dicom import read_dicom_header, read_dicom_hu, read_dicom_series, read_dicom_slice
-from lstmattn.data.windowing import hu_to_covidx_uint8
 from lstmattn.data.images import load_slice
+from lstmattn.data.windowing import hu_to_covidx_uint8
 from lstmattn.errors import DataError
 
 

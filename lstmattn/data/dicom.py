@@ -143,14 +143,18 @@ def _stored_pixels(path: Path) -> tuple[np.ndarray, float, float]:
     return stored, slope, intercept
 
 
+def _hounsfield(stored: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """HU = stored value × RescaleSlope + RescaleIntercept, in float64."""
+    return stored.astype(np.float64) * slope + intercept
+
+
 def read_dicom_hu(path: str | Path) -> np.ndarray:
     """One CT slice in Hounsfield units, ``float64[H, W]``.
 
     Raises :class:`DataError` for a file that is not DICOM, not CT, has no pixel data,
     holds several frames, or cannot be decoded (e.g. a missing JPEG codec).
     """
-    stored, slope, intercept = _stored_pixels(Path(path))
-    return stored.astype(np.float64) * slope + intercept
+    return _hounsfield(*_stored_pixels(Path(path)))
 
 
 def read_dicom_slice(path: str | Path) -> np.ndarray:
@@ -163,9 +167,9 @@ def read_dicom_slice(path: str | Path) -> np.ndarray:
     does per slice (benchmarks/MEASUREMENTS.md, "lstmattn predict on a series")."""
     stored, slope, intercept = _stored_pixels(Path(path))
     if not np.issubdtype(stored.dtype, np.integer):
-        return hu_to_covidx_uint8(stored.astype(np.float64) * slope + intercept)
+        return hu_to_covidx_uint8(_hounsfield(stored, slope, intercept))
     low, high = int(stored.min()), int(stored.max())
-    table = hu_to_covidx_uint8(np.arange(low, high + 1, dtype=np.float64) * slope + intercept)
+    table = hu_to_covidx_uint8(_hounsfield(np.arange(low, high + 1), slope, intercept))
     offsets = stored.astype(np.int64)
     offsets -= low
     return np.take(table, offsets)
