@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lstmattn.commands.predict",
     "lstmattn.commands.book",
     "lstmattn.commands.tables",
+    "lstmattn.commands.store",
 )
 
 EXIT_OK = 0

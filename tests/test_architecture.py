@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     "__init__": 0, "errors": 0, "io": 0, "labels": 0, "config": 0, "variants": 0,
     "data": 1,
     "model": 2, "losses": 2, "metrics": 2,
-    "engine": 3,
+    "engine": 3, "store": 3,
     "results": 4,
     "tables": 5, "viz": 5,
     "book": 6,

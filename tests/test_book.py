@@ -163,7 +163,7 @@ def test_failing_chapter_makes_the_cli_exit_non_zero(tmp_path: Path, monkeypatch
     monkeypatch.setattr(book, "PROJECT_ROOT", fake_root)
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "_build"
-    assert main(["book", "build", "--no-site", "--jobs", "1", "--out", str(out)]) == 1  # an item failed
+    assert main(["book", "build", "--no-site", "--jobs", "1", "--store", "off", "--out", str(out)]) == 1  # an item failed
     error = capsys.readouterr().err
     assert "chapter 3 (03_broken.ipynb) failed" in error and str(out / "notebooks" / "03_broken.ipynb") in error
     assert (out / "notebooks" / "03_broken.ipynb").is_file()

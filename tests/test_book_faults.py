@@ -45,7 +45,7 @@ def _start(work: Path, setting: tuple[Path, dict[str, str]]) -> subprocess.Popen
     profile, env = setting
     work.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "lstmattn.cli", "book", "build", "--profile", str(profile), "--chapters", "1", "2",
-               "--max-steps", "2", "--no-site", "--jobs", "2", "--quiet", "--out", "out"]
+               "--max-steps", "2", "--no-site", "--jobs", "2", "--quiet", "--out", "out", "--output-dir", "runs"]
     return subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 

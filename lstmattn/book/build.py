@@ -13,6 +13,13 @@
    Chapter 7 runs on the real-data folder (``ChapterParameters.real_data``); without
    one it becomes a page saying what data it needs and how to get it.
 3. **Renders** the site (:mod:`lstmattn.book.site`).
+
+With a :class:`StoreOptions` (the command line's default), step 1 first consults the
+result store (:mod:`lstmattn.store.resolution`): fresh stored runs are copied into the
+runs folder, the live sample (:data:`~lstmattn.engine.plan.LIVE_RUNS`) and the missing or
+stale runs are trained (always up front), the live runs are compared with their stored
+twins, and ``<out>/provenance.json`` records it all (:mod:`lstmattn.book.provenance`);
+a live run outside its twin's seed noise fails the build before any chapter runs.
 """
 
 from __future__ import annotations
@@ -28,13 +35,16 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from lstmattn.book.missing_data import write_missing_data_page
 from lstmattn.book.parameters import ChapterParameters
+from lstmattn.book.provenance import (PROVENANCE_FILE, LiveRunInconsistent, build_summary, live_comparisons,
+                                     read_provenance, write_provenance)
 from lstmattn.book.site import PROJECT_ROOT, BookError, build_site, stage_sources, vendor_assets
 from lstmattn.config import save_config
 from lstmattn.engine.parallel import train_experiments
-from lstmattn.engine.plan import needs_real_data, planned_runs
+from lstmattn.engine.plan import LIVE_RUNS, needs_real_data, planned_runs
 from lstmattn.io import remove_stale_temporaries, temporary_path
+from lstmattn.store.resolution import RunSource, resolve_sources
 
-__all__ = ["ChapterFailed", "BookBuild", "find_chapters", "run_chapter", "pin_config", "build_book"]
+__all__ = ["ChapterFailed", "StoreOptions", "BookBuild", "find_chapters", "run_chapter", "pin_config", "build_book"]
 
 _CHAPTER_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_\-]+\.ipynb$")
 
@@ -53,6 +63,23 @@ class ChapterFailed(BookError):
         )
 
 
+@dataclass(frozen=True)
+class StoreOptions:
+    """How a build uses the result store (:func:`lstmattn.store.resolution.resolve_sources`).
+
+    ``mode``: ``use`` (fresh stored runs are read, the live sample and the misses
+    trained) or ``retrain`` (every run trained here; the store is only compared with);
+    ``on_miss``: ``train`` or ``error`` (CI); ``canary``: ``changed`` (only entries whose
+    training modules changed) or ``all``; ``allow_stale`` shows stale entries with a badge
+    instead of retraining them; ``root``: the store folder (default ``store/``)."""
+
+    mode: str = "use"
+    on_miss: str = "train"
+    canary: str = "changed"
+    allow_stale: bool = False
+    root: str | None = None
+
+
 @dataclass
 class BookBuild:
     """What ``build_book`` produced and how long each part took (seconds)."""
@@ -61,6 +88,7 @@ class BookBuild:
     html: Path | None
     executed: dict[int, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    sources: list[RunSource] = field(default_factory=list)
 
     @property
     def index(self) -> Path | None:
@@ -167,7 +195,25 @@ def pin_config(parameters: ChapterParameters, out: str | Path) -> ChapterParamet
     ``config`` pointing at that file, so every chapter reads the same resolved config."""
     config_file = (Path(out) / "experiment.yaml").resolve()
     save_config(parameters.resolve(), config_file)
-    return replace(parameters, config=str(config_file))
+    return replace(parameters, config=str(config_file), provenance=str((Path(out) / PROVENANCE_FILE).resolve()))
+
+
+def _check_live_sample(build: BookBuild, planned: Mapping[str, Any], runs_at: Path, plan: Any, *, out: Path,
+                       profile: str, mode: str, device: str | None, echo: Any) -> None:
+    """Compare the live runs with their stored twins, write ``provenance.json``, and raise
+    :class:`LiveRunInconsistent` when one falls outside its arm's seed noise."""
+    from lstmattn.engine.loading import resolve_device
+    from lstmattn.engine.runs import device_description
+
+    comparisons = live_comparisons(build.sources, planned, runs_at, plan)
+    write_provenance(out, sources=build.sources, comparisons=comparisons, profile=profile, mode=mode,
+                     device=device_description(resolve_device(device)))
+    for comparison in comparisons:
+        echo(f"  live sample: {comparison.summary()}")
+    failed = [c for c in comparisons if c.compared and not c.consistent]
+    if failed:
+        raise LiveRunInconsistent("the live run(s) " + ", ".join(c.live_run for c in failed) + " fell outside the "
+                                  f"seed noise of their stored twins (details in {out / PROVENANCE_FILE})")
 
 
 def build_book(
@@ -184,6 +230,7 @@ def build_book(
     jobs: int = 1,
     echo: Any = print,
     progress: bool = True,
+    store: StoreOptions | None = None,
 ) -> BookBuild:
     """Run the chapters (all, or the numbers in ``chapters``) with papermill, then build
     the site. ``parameters`` are the chapter parameters (default: the ``quick``
@@ -192,7 +239,8 @@ def build_book(
     (default: ``<out>/.vendor-cache``). With ``jobs > 1`` every run the selected chapters
     read is trained first, ``jobs`` at a time, under one overall progress bar
     (``progress=False``: only a line per finished run, for CI logs), and the notebooks
-    then reuse the runs.
+    then reuse the runs. With ``store`` the result store is consulted first (module
+    docstring) and training is always up front.
 
     Raises :class:`ChapterFailed` at the first failing chapter (its executed notebook
     is left in ``<out>/notebooks/``) and :class:`BookError` for any other failure.
@@ -208,16 +256,31 @@ def build_book(
     defaults = ChapterParameters().as_dict()
     shown = ", ".join(f"{k}={v!r}" for k, v in parameters.as_dict().items() if k != "config" and v != defaults[k])
     echo(f"lstmattn book: {len(selected)} chapter(s), profile {resolved.profile}, parameters: {shown or 'defaults'}")
-    if jobs > 1:
-        experiments = [e for e in (parameters.plan(resolved, p) for p in planned_runs(selected))
-                       if e is not None]
+    if jobs > 1 or store is not None:
+        planned = {p.label: p for p in planned_runs(selected)}
+        experiments = {label: e for label, e in ((label, parameters.plan(resolved, p)) for label, p in planned.items())
+                       if e is not None}
+        runs_at = Path(cwd or ".") / parameters.output_dir
         start = time.perf_counter()
+        if store is not None:
+            build.sources = resolve_sources(
+                experiments, runs_root=runs_at, live=set(LIVE_RUNS), store=store.root,
+                retrain_all=store.mode == "retrain", on_miss=store.on_miss, canary=store.canary,
+                allow_stale=store.allow_stale, cache_dir=out, device=parameters.device, echo=echo)
+            counts = {a: sum(1 for s in build.sources if s.action == a) for a in ("stored", "live", "train")}
+            echo(f"  result store: {counts['stored']} run(s) read, {counts['live']} live, {counts['train']} to train")
+            to_train = [s.experiment for s in build.sources if s.action != "stored"]
+        else:
+            to_train = list(experiments.values())
         try:
-            train_experiments(experiments, root=parameters.output_dir, jobs=jobs, device=parameters.device,
+            train_experiments(to_train, root=parameters.output_dir, jobs=max(1, jobs), device=parameters.device,
                               cwd=cwd, echo=echo, progress=progress)
         finally:
             build.timings["training"] = time.perf_counter() - start
         echo(f"  training: done in {build.timings['training']:.0f} s")
+        if store is not None:
+            _check_live_sample(build, planned, runs_at, lambda p: parameters.plan(resolved, p), out=out,
+                               profile=resolved.profile, mode=store.mode, device=parameters.device, echo=echo)
     for position, (number, path) in enumerate(selected.items(), start=1):
         start = time.perf_counter()
         echo(f"  chapter {number} ({position} of {len(selected)}): running {path.name}")
@@ -230,7 +293,11 @@ def build_book(
     if not site:
         return build
     start = time.perf_counter()
-    source = stage_sources(build.executed, out=out, book_dir=book_dir)
+    provenance_path = out / PROVENANCE_FILE
+    summary = build_summary(read_provenance(provenance_path)) if build.sources and provenance_path.is_file() else None
+    runs_at = Path(cwd or ".") / parameters.output_dir
+    source = stage_sources(build.executed, out=out, book_dir=book_dir, build_summary=summary,
+                           run_folders=[s.experiment.folder(runs_at).path for s in build.sources])
     vendor_assets(source / "_vendor" / "_static", cache_dir=vendor_cache or out / ".vendor-cache")
     build.timings["vendor"] = time.perf_counter() - start
     start = time.perf_counter()

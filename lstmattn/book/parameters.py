@@ -42,7 +42,9 @@ class ChapterParameters:
     is the real-data folder of chapter 7 (``sarscov2-ct/`` and ``medseg-semiseg/train/``
     under it; see :data:`lstmattn.config.REAL_DATA_LAYOUT`), whose runs use their own
     profile (:data:`lstmattn.engine.plan.REAL_DATA_PROFILE`) with this seed and
-    ``max_steps``; ``None``: chapter 7 says what data it needs instead.
+    ``max_steps``; ``None``: chapter 7 says what data it needs instead. ``provenance``
+    is the build's ``provenance.json`` (:mod:`lstmattn.book.provenance`), set by the book
+    build: where each run came from and how the live sample compared.
     """
 
     profile: str = "quick"
@@ -54,6 +56,7 @@ class ChapterParameters:
     output_dir: str = "runs"
     seed: int = 0
     real_data: str | None = None
+    provenance: str | None = None
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "ChapterParameters":
@@ -151,6 +154,33 @@ class Chapter:
         if results is None:
             raise LstmattnError(f"{run.path}: the run has no result files")
         return results
+
+    def provenance(self) -> dict[str, Any] | None:
+        """The build's provenance record, or ``None`` outside a store-backed book build."""
+        from lstmattn.book.provenance import read_provenance
+
+        path = self.parameters.provenance
+        return read_provenance(path) if path and Path(path).is_file() else None
+
+    def live_check(self, label: str = ONE_SHOT) -> str | None:
+        """The comparison line of ``label``'s run if the build retrained it live beside a
+        stored twin ("recomputed here: F1 …; stored: …; seed range …: consistent"), else
+        ``None``."""
+        record = self.provenance()
+        run_id = self.experiment(label).run_id
+        for comparison in (record or {}).get("live", []):
+            if comparison["live_run"] == run_id:
+                return comparison["summary"]
+        return None
+
+    def live_note(self, label: str = ONE_SHOT) -> str:
+        """The Markdown line a chapter prints under a run it explores: whether the run was
+        recomputed in this build and, if so, how it compared with its stored twin."""
+        check = self.live_check(label)
+        if check is not None:
+            return f"**Recomputed in this build and checked against the result store.** {check}."
+        results = self.results(label)
+        return f"**Where this run comes from:** {results.source_label} (the provenance chapter lists every run)."
 
     def banner(self) -> str:
         """The line every chapter prints: package version, profile, seed, commit."""

@@ -83,14 +83,27 @@ def _is_dropped(entry: str | None, keep: set[str]) -> bool:
     return bool(entry) and str(entry).startswith("notebooks/") and Path(str(entry)).stem not in keep
 
 
+#: The line of ``book/intro.md`` that the build replaces with its build summary.
+BUILD_SUMMARY_MARKER = "<!-- build-summary -->"
+
+#: The files of a run folder offered for download (no checkpoints).
+_RUN_FILES = ("config.yaml", "record.json", "log.jsonl", "results")
+
+
 def stage_sources(
     executed: Mapping[int, Path],
     *,
     out: str | Path = "_build",
     book_dir: str | Path | None = None,
+    build_summary: str | None = None,
+    run_folders: Iterable[Path] = (),
 ) -> Path:
     """Copy ``book/`` and the executed notebooks into ``<out>/source``; write the TOC
-    reduced to the chapters in ``executed``. Returns the staged folder."""
+    reduced to the chapters in ``executed``. Returns the staged folder.
+
+    ``build_summary`` replaces :data:`BUILD_SUMMARY_MARKER` in ``intro.md`` (the landing
+    page says how the book was built); each of ``run_folders`` becomes a download,
+    ``_static/runs/<run-id>.zip``, of its config, record, log and result files."""
     book_dir = Path(book_dir) if book_dir else PROJECT_ROOT / "book"
     toc_path = book_dir / "_toc.yml"
     if not toc_path.is_file():
@@ -111,7 +124,25 @@ def stage_sources(
     missing = [e["file"] for e in _toc_entries(toc) if not _page_exists(source, e["file"])]
     if missing:
         raise BookError(f"{toc_path}: pages listed but not found in {book_dir}: {missing}")
+    intro = source / "intro.md"
+    if build_summary is not None and intro.is_file():
+        intro.write_text(intro.read_text(encoding="utf-8").replace(BUILD_SUMMARY_MARKER, build_summary), encoding="utf-8")
+    for folder in run_folders:
+        _zip_run(Path(folder), source / "_static" / "runs" / f"{Path(folder).name}.zip")
     return source
+
+
+def _zip_run(folder: Path, target: Path) -> None:
+    """``target``: a zip of the run folder's :data:`_RUN_FILES` (what its numbers came from)."""
+    import zipfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in _RUN_FILES:
+            path = folder / name
+            for file in sorted(path.rglob("*")) if path.is_dir() else [path] if path.is_file() else []:
+                if file.is_file():
+                    archive.write(file, f"{folder.name}/{file.relative_to(folder).as_posix()}")
 
 
 #: Cells the site leaves out: the ``parameters`` cell and the one papermill injects after

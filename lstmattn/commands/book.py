@@ -11,6 +11,7 @@ from lstmattn.config import PROFILES
 from lstmattn.errors import LstmattnError
 
 if TYPE_CHECKING:
+    from lstmattn.book.build import StoreOptions
     from lstmattn.book.parameters import ChapterParameters
 
 __all__ = ["register", "parse_parameter"]
@@ -58,6 +59,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="train the chapters' runs first, this many at a time (default: one worker per CPU "
                             "core, at most 4, the cores shared out as torch threads; 1 on a GPU); 1 trains "
                             "inside the notebooks")
+    build.add_argument("--store", choices=("auto", "use", "retrain", "off"), default="auto",
+                       help="the result store (store/): 'use' reads its fresh runs and trains the live sample and "
+                            "what it lacks; 'retrain' trains every run here and only compares (make reproduce); "
+                            "'off' ignores it; 'auto' (default): 'retrain' on a GPU, else 'use'")
+    build.add_argument("--store-miss", choices=("train", "error"), default="train",
+                       help="a run the store lacks or holds stale: train it (default) or fail (CI)")
+    build.add_argument("--canary", choices=("changed", "all"), default="changed",
+                       help="re-run the first training steps of the stored runs whose training modules changed "
+                            "(default), or of every stored run (CI)")
+    build.add_argument("--allow-stale", action="store_true",
+                       help="show stale store entries, marked STALE, instead of retraining them")
     build.set_defaults(func=_book_build)
 
     chapter = subparsers.add_parser("chapter", help="execute one chapter notebook with papermill")
@@ -91,14 +103,33 @@ def _parameters(args: argparse.Namespace) -> "ChapterParameters":
     return ChapterParameters.from_mapping(values)
 
 
+def _store_options(args: argparse.Namespace) -> "StoreOptions | None":
+    """The ``--store`` options; ``auto`` retrains everything where CUDA is present."""
+    from lstmattn.book.build import StoreOptions
+
+    if args.store == "off":
+        return None
+    mode = args.store
+    if mode == "auto":
+        import torch
+
+        mode = "retrain" if torch.cuda.is_available() else "use"
+    return StoreOptions(mode=mode, on_miss=args.store_miss, canary=args.canary, allow_stale=args.allow_stale)
+
+
 def _book_build(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from lstmattn.book.build import build_book
     from lstmattn.engine.parallel import default_jobs
 
     start = time.perf_counter()
     jobs = args.jobs if args.jobs is not None else default_jobs()
-    build = build_book(parameters=_parameters(args), chapters=args.chapters, out=args.out, site=not args.no_site,
-                       jobs=jobs, progress=not args.quiet)
+    parameters, store = _parameters(args), _store_options(args)
+    if store is not None and store.mode == "use" and args.output_dir is None:
+        parameters = replace(parameters, output_dir=str(args.out / "runs"))  # store copies stay out of runs/
+    build = build_book(parameters=parameters, chapters=args.chapters, out=args.out, site=not args.no_site,
+                       jobs=jobs, progress=not args.quiet, store=store)
     print(f"book built in {time.perf_counter() - start:.0f} s"
           + (f"; open {build.index}" if build.index else f"; executed notebooks in {args.out / 'notebooks'}"))
     return 0

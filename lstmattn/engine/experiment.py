@@ -109,9 +109,13 @@ class Experiment:
 
 
 def _evaluated_as_configured(run: RunDirectory) -> bool:
-    """``run`` is evaluated, from the checkpoint ``train.evaluate_checkpoint`` selects."""
+    """``run`` is evaluated, from the checkpoint ``train.evaluate_checkpoint`` selects. A
+    run a book build copied from the result store (``record.json`` → ``provenance``) is
+    evaluated as stored: it may come without the checkpoint it was evaluated from."""
     record = run.record()
-    return record.get("status") == "evaluated" and record.get("evaluated_checkpoint") == resolve_checkpoint(run)
+    if record.get("status") != "evaluated":
+        return False
+    return record.get("provenance", {}).get("source") == "store" or record.get("evaluated_checkpoint") == resolve_checkpoint(run)
 
 
 def ensure_run(

@@ -33,7 +33,9 @@ __all__ = [
     "REAL_DATA_RUNS",
     "ABLATION_SEEDS",
     "CHAPTER_RUNS",
+    "LIVE_RUNS",
     "planned_runs",
+    "seed_repeats",
     "needs_real_data",
     "plan_experiment",
 ]
@@ -125,6 +127,20 @@ CHAPTER_RUNS: dict[int, tuple[PlannedRun, ...]] = {
     6: (_ONE_SHOT,),
     7: REAL_DATA_RUNS,
 }
+
+
+#: The live sample: labels of the runs every book build retrains, even when the result
+#: store holds them, and compares with their stored twins (chapters 2 and 6 explore the
+#: headline one-shot model, so it is trained where the book is built).
+LIVE_RUNS: tuple[str, ...] = (_ONE_SHOT.label,)
+
+
+def seed_repeats(planned: PlannedRun) -> list[PlannedRun]:
+    """The planned runs of ``planned``'s arm under every seed the plan has (itself
+    included): same model, variant, settings and profile, any ``seed_offset``."""
+    arm = replace(planned, seed_offset=0)
+    found = {run.label: run for runs in CHAPTER_RUNS.values() for run in runs if replace(run, seed_offset=0) == arm}
+    return sorted(found.values(), key=lambda run: run.seed_offset)
 
 
 def planned_runs(chapters: Iterable[int]) -> list[PlannedRun]:

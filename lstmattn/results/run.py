@@ -92,6 +92,9 @@ class RunResults:
             ``None`` for a classification-only model.
         segmentation_splits: split → :class:`SegmentationResult` of the other
             segmentation splits it was scored on (``lstmattn evaluate RUN --data FOLDER``).
+        provenance: ``record.json`` → ``provenance``, written when a build copied the run
+            from the result store (``source: store``, the entry, how and where it was
+            trained, whether it is stale); empty for a run trained where it lies.
     """
 
     path: Path
@@ -103,6 +106,24 @@ class RunResults:
     classification: Mapping[str, ClassificationResult]
     segmentation: SegmentationResult | None
     segmentation_splits: Mapping[str, SegmentationResult] = field(default_factory=lambda: MappingProxyType({}))
+    provenance: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def is_stored(self) -> bool:
+        """Whether the run was copied from the result store rather than trained here."""
+        return self.provenance.get("source") == "store"
+
+    @property
+    def source_label(self) -> str:
+        """Where the run's numbers come from, as every table row says it:
+        ``recomputed in this build`` or ``stored: trained <date> on <machine> (<precision>)``
+        (``STALE`` first when the store's checks failed and the build showed it anyway)."""
+        if not self.is_stored:
+            return "recomputed in this build"
+        trained = self.provenance.get("trained", {})
+        date = str(trained.get("finished") or trained.get("created") or "?")[:10]
+        label = f"stored: trained {date} on {trained.get('device', '?')} ({trained.get('precision', '?')})"
+        return f"STALE {label}" if self.provenance.get("stale") else label
 
     @property
     def config_path(self) -> Path:
@@ -191,6 +212,7 @@ def read_run(path: str | Path) -> RunResults | None:
         classification=MappingProxyType(classification),
         segmentation=segmentation,
         segmentation_splits=MappingProxyType(other_segmentation),
+        provenance=MappingProxyType(dict(record.get("provenance") or {})),
     )
 
 

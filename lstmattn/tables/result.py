@@ -28,8 +28,9 @@ from lstmattn.tables.format import (
 
 __all__ = ["META_COLUMNS", "TableResult", "write_table"]
 
-META_COLUMNS: tuple[str, ...] = ("run_id", "profile", "data", "seed", "commit", "n")
-"""The run columns of every table row (``n``: slices evaluated)."""
+META_COLUMNS: tuple[str, ...] = ("run_id", "profile", "data", "seed", "commit", "n", "provenance")
+"""The run columns of every table row (``n``: slices evaluated; ``provenance``: recomputed in
+this build, or stored and when and where it was trained: ``RunResults.source_label``)."""
 
 _UNCERTAIN_NOTE = (f"{UNCERTAIN_MARK} uncertain cell of the re-assembled paper table (TABLES.md): shown for "
                    "reference only, no Δ computed against it.")
@@ -46,7 +47,7 @@ class TableResult:
     (registered name or None), ``source``, ``status`` (``evaluated``, ``not run``,
     ``not available``, ``quoted``, ``default``/``variant`` for ablations),
     ``paper_data`` (whether the row's run used the paper's data, so Δ is shown), the run
-    columns ``run_id, profile, data, seed, commit, n`` and, per metric column ``M`` (in
+    columns ``run_id, profile, data, seed, commit, n, provenance`` and, per metric column ``M`` (in
     the table's unit: percent or AP fraction), ``M paper``, ``M paper text``,
     ``M paper uncertain``, ``M ours``, ``M low``, ``M high`` and ``M Δ``. Ablation
     tables have no paper columns (and a ``variant`` column); their ``M Δ`` is relative

@@ -43,7 +43,7 @@ def run_meta(run: RunResults | None, n: int | None = None) -> Row:
     if run is None:
         return {key: None for key in META_COLUMNS}
     return {"run_id": run.run_id, "profile": run.identity.profile, "data": run.identity.data,
-            "seed": run.identity.seed, "commit": run.commit[:COMMIT_LENGTH], "n": n}
+            "seed": run.identity.seed, "commit": run.commit[:COMMIT_LENGTH], "n": n, "provenance": run.source_label}
 
 
 def _metric_name(column: str, class_names: Sequence[str], f1_metric: str) -> str:
