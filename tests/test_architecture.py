@@ -33,6 +33,7 @@ FORBIDDEN = {
     "results": ("lstmattn.engine", "lstmattn.model", "torch"),
     "viz": ("lstmattn.engine.trainer",),
     "data": ("matplotlib",),
+    "engine": ("lstmattn.store",),  # the store builds on the engine, never the other way
 }
 
 

@@ -40,7 +40,7 @@ from lstmattn.book.provenance import (PROVENANCE_FILE, LiveRunInconsistent, buil
 from lstmattn.book.site import PROJECT_ROOT, BookError, build_site, stage_sources, vendor_assets
 from lstmattn.config import save_config
 from lstmattn.engine.parallel import train_experiments
-from lstmattn.engine.plan import LIVE_RUNS, needs_real_data, planned_runs
+from lstmattn.engine.plan import FIGURE_RUNS, LIVE_RUNS, needs_real_data, planned_runs
 from lstmattn.io import remove_stale_temporaries, temporary_path
 from lstmattn.store.resolution import RunSource, resolve_sources
 
@@ -199,14 +199,14 @@ def pin_config(parameters: ChapterParameters, out: str | Path) -> ChapterParamet
 
 
 def _check_live_sample(build: BookBuild, planned: Mapping[str, Any], runs_at: Path, plan: Any, *, out: Path,
-                       profile: str, mode: str, device: str | None, echo: Any) -> None:
+                       store: StoreOptions, device: str | None, profile: str, echo: Any) -> None:
     """Compare the live runs with their stored twins, write ``provenance.json``, and raise
     :class:`LiveRunInconsistent` when one falls outside its arm's seed noise."""
     from lstmattn.engine.loading import resolve_device
     from lstmattn.engine.runs import device_description
 
-    comparisons = live_comparisons(build.sources, planned, runs_at, plan)
-    write_provenance(out, sources=build.sources, comparisons=comparisons, profile=profile, mode=mode,
+    comparisons = live_comparisons(build.sources, planned, runs_at, plan, store.root)
+    write_provenance(out, sources=build.sources, comparisons=comparisons, profile=profile, mode=store.mode,
                      device=device_description(resolve_device(device)))
     for comparison in comparisons:
         echo(f"  live sample: {comparison.summary()}")
@@ -264,7 +264,7 @@ def build_book(
         start = time.perf_counter()
         if store is not None:
             build.sources = resolve_sources(
-                experiments, runs_root=runs_at, live=set(LIVE_RUNS), store=store.root,
+                experiments, runs_root=runs_at, live=set(LIVE_RUNS), needs_weights=set(FIGURE_RUNS), store=store.root,
                 retrain_all=store.mode == "retrain", on_miss=store.on_miss, canary=store.canary,
                 allow_stale=store.allow_stale, cache_dir=out, device=parameters.device, echo=echo)
             counts = {a: sum(1 for s in build.sources if s.action == a) for a in ("stored", "live", "train")}
@@ -280,7 +280,7 @@ def build_book(
         echo(f"  training: done in {build.timings['training']:.0f} s")
         if store is not None:
             _check_live_sample(build, planned, runs_at, lambda p: parameters.plan(resolved, p), out=out,
-                               profile=resolved.profile, mode=store.mode, device=parameters.device, echo=echo)
+                               store=store, device=parameters.device, profile=resolved.profile, echo=echo)
     for position, (number, path) in enumerate(selected.items(), start=1):
         start = time.perf_counter()
         echo(f"  chapter {number} ({position} of {len(selected)}): running {path.name}")

@@ -45,9 +45,10 @@ class LiveRunInconsistent(LstmattnError):
 
 
 def live_comparisons(sources: Iterable[RunSource], planned: Mapping[str, PlannedRun], runs_root: str | Path,
-                     plan: Any) -> list[LiveComparison]:
+                     plan: Any, store: str | Path | None = None) -> list[LiveComparison]:
     """Compare every ``live`` source's run in ``runs_root`` with its stored twin, against
-    the stored runs of its arm under every seed. ``plan`` turns a planned run into its
+    the stored runs of its arm under every seed in the store ``store`` (default
+    :func:`~lstmattn.store.entries.store_root`). ``plan`` turns a planned run into its
     experiment (``ChapterParameters.plan`` bound to the build's config)."""
     comparisons = []
     for source in sources:
@@ -59,7 +60,7 @@ def live_comparisons(sources: Iterable[RunSource], planned: Mapping[str, Planned
         seeds = []
         for repeat in seed_repeats(planned[source.label]):
             experiment: Experiment | None = plan(repeat)
-            entry = None if experiment is None else find_entry(store_key(experiment.config, experiment.variant))
+            entry = None if experiment is None else find_entry(store_key(experiment.config, experiment.variant), store)
             stored = None if entry is None else read_run(entry.path)
             if stored is not None:
                 seeds.append(stored)
@@ -137,20 +138,34 @@ def _canary_text(row: Mapping[str, Any]) -> str:
             f"(tolerance {canary['tolerance']:.0e}, {canary['precision']})")
 
 
+def _last_verified(row: Mapping[str, Any]) -> str:
+    """When the stored run was last shown to train as stored: trained, or a canary recorded."""
+    stored = row.get("stored")
+    if stored is None:
+        return ""
+    passed = [v for v in stored.get("verified", []) if v.get("passed")]
+    if passed:
+        return f"canary passed {passed[-1]['date'][:10]} on {passed[-1]['machine']}"
+    return f"trained {str(stored.get('finished') or stored.get('created') or '?')[:10]}"
+
+
 def runs_table(provenance: Mapping[str, Any], downloads: str = "../_static/runs") -> pd.DataFrame:
     """The provenance chapter's table: one row per planned run with its source, store key,
-    the training modules changed since it was trained, the canary, and a link (HTML) to
-    the zip of its run files under ``downloads``."""
+    the training modules changed since it was trained, the canary of this build, the last
+    verification recorded in the store, and a link (HTML) to the zip of its run files
+    under ``downloads``."""
     rows = [{
         "run": row["label"],
         "source": _source_text(row),
         "key": row["key"][:12],
         "training modules changed since": ", ".join(f"{p} ({what})" for p, what in row["changed_modules"].items())
                                           or "none",
-        "canary": _canary_text(row),
+        "canary in this build": _canary_text(row),
+        "last verified in the store": _last_verified(row),
         "files": f'<a href="{downloads}/{row["run_id"]}.zip" download>{row["run_id"]}.zip</a>',
     } for row in provenance["runs"]]
-    return pd.DataFrame(rows, columns=["run", "source", "key", "training modules changed since", "canary", "files"])
+    return pd.DataFrame(rows, columns=["run", "source", "key", "training modules changed since", "canary in this build",
+                                       "last verified in the store", "files"])
 
 
 def live_table(comparison: Mapping[str, Any]) -> pd.DataFrame:
@@ -196,4 +211,6 @@ def compare_with_store(runs_root: str | Path, store: str | Path | None = None) -
                          "difference": m.difference, "seed range": m.seed_range, "seeds": len(m.seed_values),
                          "verdict": "consistent" if m.consistent else "outside the seed noise"})
     columns = ["run", "metric", "local", "stored", "difference", "seed range", "seeds", "verdict"]
-    return pd.DataFrame(rows, columns=columns)
+    table = pd.DataFrame(rows, columns=columns)
+    table["seeds"] = table["seeds"].astype("Int64")
+    return table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from lstmattn.errors import LstmattnError
@@ -52,7 +53,9 @@ def _add(args: argparse.Namespace) -> int:
         try:
             entry = add_run(run, with_weights=args.with_weights, replace=args.replace)
         except StoreError as error:
-            print(f"lstmattn: error: {error}")
+            if len(args.runs) == 1:
+                raise
+            print(f"lstmattn: failed: {error}", file=sys.stderr)
             failures += 1
             continue
         size = sum(p.stat().st_size for p in entry.path.rglob("*") if p.is_file())

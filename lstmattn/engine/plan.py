@@ -34,6 +34,7 @@ __all__ = [
     "ABLATION_SEEDS",
     "CHAPTER_RUNS",
     "LIVE_RUNS",
+    "FIGURE_RUNS",
     "planned_runs",
     "seed_repeats",
     "needs_real_data",
@@ -133,6 +134,13 @@ CHAPTER_RUNS: dict[int, tuple[PlannedRun, ...]] = {
 #: store holds them, and compares with their stored twins (chapters 2 and 6 explore the
 #: headline one-shot model, so it is trained where the book is built).
 LIVE_RUNS: tuple[str, ...] = (_ONE_SHOT.label,)
+
+
+#: Labels of the runs whose trained model a chapter loads to draw figures (chapter 7's
+#: segmentation examples, attention gallery and `lstmattn predict` on a scan): a stored
+#: copy serves them only with its weights (``lstmattn store add --with-weights``). The
+#: headline run's figures come from the live sample, which is trained in every build.
+FIGURE_RUNS: tuple[str, ...] = (on_real_data(ONE_SHOT).label,)
 
 
 def seed_repeats(planned: PlannedRun) -> list[PlannedRun]:

@@ -59,6 +59,7 @@ class RunSource:
     changed: dict[str, str] = field(default_factory=dict)
     canary: Mapping[str, Any] | None = None
     stale: bool = False
+    miss: bool = False  # the store cannot serve the run (no entry, stale, no weights)
 
     def provenance(self) -> dict[str, Any]:
         """This run's row of the build's ``provenance.json``."""
@@ -66,7 +67,8 @@ class RunSource:
             "label": self.label, "run_id": self.experiment.run_id, "key": self.key.digest,
             "action": self.action, "reason": self.reason, "stale": self.stale,
             "entry": None if self.entry is None else self.entry.path.name,
-            "stored": None if self.entry is None else {"description": self.entry.describe(), **self.entry.trained},
+            "stored": None if self.entry is None else {"description": self.entry.describe(), **self.entry.trained,
+                                                        "verified": list(self.entry.meta.get("verified", []))},
             "changed_modules": self.changed, "canary": self.canary,
         }
 
@@ -89,6 +91,7 @@ def resolve_sources(
     *,
     runs_root: str | Path,
     live: set[str],
+    needs_weights: set[str] = frozenset(),
     store: str | Path | None = None,
     retrain_all: bool = False,
     on_miss: Literal["train", "error"] = "train",
@@ -99,6 +102,7 @@ def resolve_sources(
     echo: Callable[[str], Any] = print,
 ) -> list[RunSource]:
     """Decide every planned run's source (module docstring), run the canaries it needs,
+    (an entry of a label in ``needs_weights`` stored without weights counts as a miss),
     copy the stored runs into ``runs_root`` and clear store copies from the folders of runs
     to train. Raises :class:`StoreMiss` listing every miss under ``on_miss="error"``."""
     today = current_fingerprint()
@@ -113,11 +117,15 @@ def resolve_sources(
             sources.append(RunSource(label, experiment, key, entry, "train", "a run trained here is in the runs "
                                      "folder already; it is used, not overwritten by the stored copy"))
             continue
+        if entry is not None and label in needs_weights and not entry.has_weights and label not in live:
+            sources.append(RunSource(label, experiment, key, entry, "train", "stored without the weights its chapter "
+                                     "draws figures from (lstmattn store add --with-weights)", miss=True))
+            continue
         if retrain_all or label in live or entry is None:
             reason = ("every run is retrained (make reproduce, or a GPU)" if retrain_all else
-                      "the live sample: retrained in every build" if label in live else "not in the store")
+                      "not in the store" if entry is None else "the live sample: retrained in every build")
             sources.append(RunSource(label, experiment, key, entry, "live" if label in live and entry else "train",
-                                     reason))
+                                     reason, miss=entry is None and not retrain_all))
             continue
         changed = changed_modules(entry.fingerprint, today)
         verdict: dict[str, Any] | None = None
@@ -135,9 +143,9 @@ def resolve_sources(
                                      "(--allow-stale)", changed, verdict, stale=True))
         else:
             sources.append(RunSource(label, experiment, key, entry, "train", "stale: the canary failed", changed,
-                                     verdict, stale=True))
+                                     verdict, stale=True, miss=True))
     if on_miss == "error":
-        misses = [s for s in sources if s.action == "train"]
+        misses = [s for s in sources if s.miss]
         if misses:
             listed = "\n".join(f"  {s.label} ({s.experiment.run_id}, key {s.key.short}): {s.reason}" for s in misses)
             raise StoreMiss(f"{len(misses)} planned run(s) are not usable from the store:\n{listed}\n"
