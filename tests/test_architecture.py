@@ -7,17 +7,18 @@ order data → model → engine → results → tables | viz → book → comman
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from lstmattn.source_imports import imported_names
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lstmattn"
 
 #: Top-level part of the package → layer. Modules of one layer may import each other;
 #: ``tables`` and ``viz`` share a layer but are siblings that must not import each other.
 LAYERS: dict[str, int] = {
-    "__init__": 0, "errors": 0, "io": 0, "labels": 0, "config": 0, "variants": 0,
+    "__init__": 0, "source_imports": 0, "errors": 0, "io": 0, "labels": 0, "config": 0, "variants": 0,
     "data": 1,
     "model": 2, "losses": 2, "metrics": 2,
     "engine": 3, "store": 3,
@@ -49,20 +50,7 @@ def _part(module: str) -> str:
 
 def _imports(path: Path) -> set[str]:
     """Every absolute module name ``path`` imports (relative imports resolved)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rsplit(".", 1)[0]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
+    return imported_names(path, _module_name(path))
 
 
 def _graph() -> dict[str, set[str]]:

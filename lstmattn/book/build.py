@@ -42,7 +42,7 @@ from lstmattn.config import save_config
 from lstmattn.engine.parallel import train_experiments
 from lstmattn.engine.plan import FIGURE_RUNS, LIVE_RUNS, needs_real_data, planned_runs
 from lstmattn.io import remove_stale_temporaries, temporary_path
-from lstmattn.store.resolution import RunSource, resolve_sources
+from lstmattn.store.resolution import RunSource, mark_live_runs, resolve_sources
 
 __all__ = ["ChapterFailed", "StoreOptions", "BookBuild", "find_chapters", "run_chapter", "pin_config", "build_book"]
 
@@ -279,6 +279,7 @@ def build_book(
             build.timings["training"] = time.perf_counter() - start
         echo(f"  training: done in {build.timings['training']:.0f} s")
         if store is not None:
+            mark_live_runs(build.sources, runs_at)
             _check_live_sample(build, planned, runs_at, lambda p: parameters.plan(resolved, p), out=out,
                                store=store, device=parameters.device, profile=resolved.profile, echo=echo)
     for position, (number, path) in enumerate(selected.items(), start=1):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from lstmattn.labels import IMAGE_CLASS_NAMES
+from lstmattn.results.classification import ClassificationResult, Estimate
 from lstmattn.results.run import RunResults
 
 _COVID = IMAGE_CLASS_NAMES[-1]  # the last class in both the three- and two-class orders
@@ -24,18 +25,11 @@ _COVID = IMAGE_CLASS_NAMES[-1]  # the last class in both the three- and two-clas
 __all__ = ["COMPARED_METRICS", "MetricComparison", "LiveComparison", "metric_value", "compare_live"]
 
 
-def _classification(name: str) -> Callable[[RunResults], float | None]:
+def _test_estimate(pick: Callable[[ClassificationResult], Estimate | None]) -> Callable[[RunResults], float | None]:
+    """A reader of one estimate of the test split, in percent (``pick`` chooses it)."""
     def read(run: RunResults) -> float | None:
         test = run.classification.get("test")
-        estimate = None if test is None else test.metric(name)
-        return None if estimate is None else 100 * estimate.estimate
-    return read
-
-
-def _sensitivity(class_name: str) -> Callable[[RunResults], float | None]:
-    def read(run: RunResults) -> float | None:
-        test = run.classification.get("test")
-        estimate = None if test is None else test.sensitivity(class_name)
+        estimate = None if test is None else pick(test)
         return None if estimate is None else 100 * estimate.estimate
     return read
 
@@ -57,9 +51,9 @@ def _lesion_ap(run: RunResults) -> float | None:
 #: Metric label → how to read it from a run (percent for classification, fractions for
 #: segmentation), in the order the book shows them.
 COMPARED_METRICS: dict[str, Callable[[RunResults], float | None]] = {
-    "F1 %": _classification("f1"),
-    "accuracy %": _classification("accuracy"),
-    "COVID-19 sensitivity %": _sensitivity(_COVID),
+    "F1 %": _test_estimate(lambda test: test.metric("f1")),
+    "accuracy %": _test_estimate(lambda test: test.metric("accuracy")),
+    "COVID-19 sensitivity %": _test_estimate(lambda test: test.sensitivity(_COVID)),
     "GGO Dice": _dice("GGO"),
     "consolidation Dice": _dice("consolidation"),
     "lesion mask AP@0.5": _lesion_ap,

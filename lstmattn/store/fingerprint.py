@@ -14,7 +14,6 @@ canary (:mod:`lstmattn.store.canary`) says whether it changed what training comp
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import subprocess
 from functools import lru_cache
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Mapping
 
 from lstmattn.errors import LstmattnError
+from lstmattn.source_imports import imported_names
 
 __all__ = ["PROJECT_ROOT", "TRAINING_ENTRY", "training_modules", "blob_hash", "current_fingerprint",
            "blobs_at_commit", "changed_modules", "fingerprint_digest"]
@@ -42,21 +42,8 @@ def _module_path(module: str) -> Path | None:
 
 
 def _imported(path: Path, module: str) -> set[str]:
-    """The ``lstmattn`` modules ``path`` (module ``module``) imports, relative ones resolved."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in found if name == "lstmattn" or name.startswith("lstmattn.")}
+    """The ``lstmattn`` modules ``path`` (module ``module``) imports."""
+    return {name for name in imported_names(path, module) if name == "lstmattn" or name.startswith("lstmattn.")}
 
 
 @lru_cache(maxsize=None)

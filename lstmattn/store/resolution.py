@@ -5,8 +5,10 @@ for each, one :class:`RunSource`:
 
 * ``stored``: its store entry is fresh, and is copied into the runs folder
   (:func:`~lstmattn.store.entries.materialise`), so the chapters read it like any run;
-* ``live``: a run of the live sample, retrained here on every build and later compared
-  with its stored twin (:mod:`lstmattn.results.consistency`);
+* ``live``: a run of the live sample, retrained here and later compared with its stored
+  twin (:mod:`lstmattn.results.consistency`). A build folder keeps its live runs (a
+  killed build resumes them) until the training modules change
+  (:func:`mark_live_runs` records which ones trained them);
 * ``train``: no entry (a miss), or a stale one: trained here with the progress bar.
   Under ``on_miss="error"`` (CI) a miss or a stale entry is an error instead. A run
   trained here that the runs folder already holds is kept (and reused), never
@@ -37,7 +39,10 @@ from lstmattn.store.entries import StoreEntry, find_entry, materialise
 from lstmattn.store.fingerprint import changed_modules, current_fingerprint, fingerprint_digest
 from lstmattn.store.keys import StoreKey, store_key
 
-__all__ = ["StoreMiss", "RunSource", "resolve_sources", "Action"]
+__all__ = ["StoreMiss", "RunSource", "resolve_sources", "mark_live_runs", "Action"]
+
+#: File in a live run's folder naming the training modules' fingerprint it was trained with.
+LIVE_FINGERPRINT_FILE = "live-fingerprint.txt"
 
 Action = Literal["stored", "live", "train"]
 
@@ -152,9 +157,23 @@ def resolve_sources(
                             "train them and add them with `lstmattn store add RUN...`")
     for source in sources:
         run = source.experiment.folder(runs_root)
+        marker = run.path / LIVE_FINGERPRINT_FILE
+        if source.action == "live" and marker.is_file() and marker.read_text(encoding="utf-8").strip() != digest:
+            echo(f"  live sample: {run.run_id} was trained with other training modules; retraining it")
+            shutil.rmtree(run.path)
         if source.action == "stored":
             materialise(source.entry, source.experiment.config, run,
                         status={"stale": source.stale, "changed_modules": source.changed, "canary": source.canary})
         elif _is_store_copy(run):
             shutil.rmtree(run.path)
     return sources
+
+
+def mark_live_runs(sources: list[RunSource], runs_root: str | Path) -> None:
+    """Record, in each trained live run's folder, the fingerprint of the training modules
+    it was trained with, so a later build retrains it once they change."""
+    digest = fingerprint_digest(current_fingerprint())
+    for source in sources:
+        run = source.experiment.folder(runs_root)
+        if source.action == "live" and run.record_path.is_file():
+            (run.path / LIVE_FINGERPRINT_FILE).write_text(digest + "\n", encoding="utf-8")
