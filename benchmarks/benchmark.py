@@ -1,7 +1,7 @@
 """Speed and memory of the one-shot model on the current device; prints figures.
 
-    python benchmarks/benchmark.py [--profiles quick paper reference] [--repeats 5]
-                                   [--main-command] [--predict RUN [--series DIR]]
+    python benchmarks/benchmark.py [--profiles [quick paper reference]] [--repeats 5]
+                                   [--main-command [--book-args ARGS]] [--predict RUN [--series DIR]]
 
 For each profile: warm inference ms/slice and training s/step (one segmentation plus one
 classification image, the summed loss of Eq. 8, in the profile's training precision:
@@ -152,11 +152,13 @@ def time_bootstrap(repeats: int) -> float:
     return _median_seconds(lambda: bootstrap_ci(y_true, y_pred, n_resamples=1000), repeats, torch.device("cpu"))
 
 
-def time_main_command() -> dict[str, float]:
+def time_main_command(book_args: str = "") -> dict[str, float]:
     """Minutes for the README's main job from a fresh clone of this checkout's HEAD: the
     clone, ``make book`` (creating its own virtual environment, so the install counts),
     and the install alone (``make env`` in a second fresh clone). The clone's book gets
-    this checkout's real-data folder (chapter 7), as ``make book`` here would."""
+    this checkout's real-data folder (chapter 7), as ``make book`` here would;
+    ``book_args`` goes to ``make book`` as ``BOOK_ARGS`` (e.g. ``--chapters 1 2 6 8``: only
+    the chapters whose runs the result store holds)."""
     repository = Path(__file__).resolve().parents[1]
     env = {**os.environ, "LSTMATTN_SAMPLE_DATA": str(real_data_folder())}
     timings = {}
@@ -165,7 +167,8 @@ def time_main_command() -> dict[str, float]:
             clone = Path(scratch) / target
             start = time.perf_counter()
             subprocess.run(["git", "clone", "--quiet", str(repository), str(clone)], check=True)
-            subprocess.run(["make", target], cwd=clone, env=env, check=True)
+            subprocess.run(["make", target, *([f"BOOK_ARGS={book_args}"] if book_args and target == "book" else [])],
+                           cwd=clone, env=env, check=True)
             timings[name] = (time.perf_counter() - start) / 60
     return timings
 
@@ -199,10 +202,12 @@ def time_predict(run: Path, series: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profiles", nargs="+", default=["quick", "paper", "reference"])
+    parser.add_argument("--profiles", nargs="*", default=["quick", "paper", "reference"],
+                        help="profiles to time (none: only the other measurements asked for)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--main-command", action="store_true", help="also time the README main job (quick)")
+    parser.add_argument("--book-args", default="", help="with --main-command: BOOK_ARGS of make book (e.g. '--chapters 1 2 6 8')")
     parser.add_argument("--predict", type=Path, metavar="RUN", help="also time lstmattn predict with this trained run")
     parser.add_argument("--series", type=Path, default=real_data_folder() / "dicom-series" / "P001", help="series --predict reads")
     parser.add_argument("--single", help=argparse.SUPPRESS)  # internal: one profile in a fresh process
@@ -238,7 +243,7 @@ def main() -> None:
         for name, rate in time_predict(args.predict, args.series).items():
             print(f"lstmattn predict, {args.series.name} ({slices} files), {name}: {rate:.1f} slices/s (target with overlays: >= 8)")
     if args.main_command:
-        for name, minutes in time_main_command().items():
+        for name, minutes in time_main_command(args.book_args).items():
             print(f"fresh clone, {name}: {minutes:.1f} min (target for make book: <= 20 min on a 2-core CPU)")
 
 
