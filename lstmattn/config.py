@@ -29,8 +29,12 @@ a refusal is one :class:`~lstmattn.errors.ConfigError` line naming the field by 
 dotted path, the value and what is allowed, e.g.
 ``train.max_steps must be an integer >= 1 or null, got -5``. Numbers written as strings
 are read as the number they spell, for float and integer fields alike (YAML 1.1 reads
-``lr: 1e-3`` as the string ``"1e-3"``; ``epochs: "4"`` is 4); booleans are never
-numbers, floats are never integers, and unknown keys are errors. Each config class's
+``lr: 1e-3`` as the string ``"1e-3"``; ``epochs: "4"`` is 4), when spelt plainly: digits
+with an optional sign (and point and exponent for floats), no spaces and no ``_``
+separators (``"1_000"`` and ``" 3 "`` are refused, though Python's ``int`` would read
+them); booleans are never numbers, floats are never integers, and unknown keys are
+errors. Checks across fields (``box_bg_iou_thresh <= box_fg_iou_thresh``, RPN post-NMS
+counts no larger than the pre-NMS counts) run with the field checks. Each config class's
 ``section`` (a class attribute, not a field) is its dotted path in
 :class:`ExperimentConfig`, used in those messages.
 """
@@ -41,6 +45,7 @@ import difflib
 import math
 import numbers
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -254,6 +259,11 @@ class ModelConfig:
         if self.box_bg_iou_thresh > self.box_fg_iou_thresh:
             raise ConfigError(f"model.box_bg_iou_thresh must be <= model.box_fg_iou_thresh "
                               f"({self.box_fg_iou_thresh:g}), got {self.box_bg_iou_thresh:g}")
+        for phase in ("train", "test"):  # the RPN keeps at most the post-NMS count of the pre-NMS proposals
+            pre, post = getattr(self, f"rpn_pre_nms_top_n_{phase}"), getattr(self, f"rpn_post_nms_top_n_{phase}")
+            if post > pre:
+                raise ConfigError(f"model.rpn_post_nms_top_n_{phase} must be <= model.rpn_pre_nms_top_n_{phase} "
+                                  f"({pre}), got {post}")
 
 
 @dataclass
@@ -467,27 +477,33 @@ def _convert(value: Any, hint: Any) -> Any:
     raise TypeError(f"config type hint {hint!r} is not supported")
 
 
+#: How a number written as a string must be spelt: ASCII digits, an optional sign, and
+#: for floats a point and an exponent; no spaces or ``_`` separators, which ``int`` and
+#: ``float`` would otherwise take.
+_PLAIN_INTEGER = re.compile(r"[+-]?[0-9]+")
+_PLAIN_REAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def _integer(value: Any) -> int:
-    """An int, or a string spelling one; never a bool or a float."""
+    """An int, or a string plainly spelling one (``"3"``); never a bool or a float."""
     if isinstance(value, bool):
         raise _Invalid
     if isinstance(value, numbers.Integral):
         return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            raise _Invalid from None
+    if isinstance(value, str) and _PLAIN_INTEGER.fullmatch(value):
+        return int(value)
     raise _Invalid
 
 
 def _real(value: Any) -> float:
-    """A finite float from a number or a string spelling one (``"1e-3"``); never a bool."""
+    """A finite float from a number or a string plainly spelling one (``"1e-3"``); never a bool."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+        raise _Invalid
+    if isinstance(value, str) and not _PLAIN_REAL.fullmatch(value):
         raise _Invalid
     try:
         number = float(value)
-    except (ValueError, OverflowError):
+    except OverflowError:
         raise _Invalid from None
     if not math.isfinite(number):
         raise _Invalid

@@ -37,15 +37,19 @@ def segmentation(ap50: float) -> dict:
 
 
 def make_run(root: Path, model: str, *, profile: str = "quick", seed: int = 0, variant: str | None = None,
-             data: str = PHANTOM, phantom: bool = True, source: str | None = None, test: dict | None = None, holdout: dict | None = None,
-             segmentation: dict | None = None, folder: str | None = None) -> Path:
+             data: str = PHANTOM, phantom: bool = True, source: str | None = None, segmentation_source: str | None = None,
+             test: dict | None = None, holdout: dict | None = None, segmentation: dict | None = None,
+             folder: str | None = None) -> Path:
     """A run folder (named ``folder``, default the engine's ``<profile>-<model>[-<variant>]-s<seed>``)
-    whose ``record.json`` carries the identity, with the given result files."""
+    whose ``record.json`` carries the identity, with the given result files. Without
+    ``segmentation_source`` the identity has none, as records written before it had."""
     run_id = folder or (f"{profile}-{model}-{variant}-s{seed}" if variant else f"{profile}-{model}-s{seed}")
     path = root / run_id
     source = source or ("phantom" if phantom else "covidx")
     identity = {"model": model, "variant": variant, "profile": profile, "seed": seed, "data": data,
                 "is_phantom": phantom, "source": source}
+    if segmentation_source is not None:
+        identity["segmentation_source"] = segmentation_source
     atomic_write_json({"run_id": run_id, "identity": identity, "model": model, "profile": profile, "seed": seed,
                        "git_commit": COMMIT, "data": {"description": data}, "status": "evaluated",
                        "created": "2025-01-01T00:00:00"}, path / "record.json")

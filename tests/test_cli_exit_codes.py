@@ -1,13 +1,16 @@
 """Issue 15: the command line's documented exit codes (0 ok, 1 some items failed or an
-internal error, 2 usage or input error, 130 interrupted), one stderr line for every
+internal error, 2 usage or input error, 130 interrupted, 143 / 129 stopped by SIGTERM /
+SIGHUP), one stderr line for every
 error, and the traceback only with ``--debug``. Also the test suite's own switches:
 browser tests that CI requires, and the sample-data folder that must exist."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,33 @@ def test_file_system_errors_and_interrupts_are_one_line(monkeypatch: pytest.Monk
     _fail_with(monkeypatch, error)
     assert main(["runs", "list"]) == status
     assert capsys.readouterr().err == line + "\n"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_stop_a_command_like_ctrl_c(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str], stop: signal.Signals) -> None:
+    """The signal raises inside the command (its Ctrl-C cleanups run), exit 128 + its
+    number, one line; the handler before ``main`` comes back after it. A signal ignored
+    when the command starts (``nohup``) stays ignored."""
+    received: list[int] = []
+
+    def list_runs(root: Path | None = None) -> list:
+        os.kill(os.getpid(), stop)
+        time.sleep(5)  # the signal arrives in here
+        return []
+
+    monkeypatch.setattr("lstmattn.engine.runs.list_runs", list_runs)
+    before = signal.signal(stop, lambda number, frame: received.append(number))
+    try:
+        guard = signal.getsignal(stop)
+        assert main(["runs", "list"]) == 128 + stop
+        assert capsys.readouterr().err == f"lstmattn: stopped by {stop.name}\n"
+        assert signal.getsignal(stop) is guard and received == []
+        signal.signal(stop, signal.SIG_IGN)
+        monkeypatch.setattr(time, "sleep", lambda seconds: None)
+        assert main(["runs", "list"]) == 0 and signal.getsignal(stop) is signal.SIG_IGN
+    finally:
+        signal.signal(stop, before)
 
 
 def test_failed_planned_runs_exit_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,

@@ -72,6 +72,13 @@ def test_empty_section_changes_nothing(tmp_path: Path):
         ("data:\n  phantom_per_class: {train: 3}\n", "data.phantom_per_class must give train, val, test at least 1 slice each"),
         ("data:\n  source: nih\n", "data.source must be one of 'phantom', 'covidx', 'ictcf', 'class-folders', got 'nih'"),
         ("model_name: 7\n", "model_name must be a non-empty string, got 7"),
+        ('train:\n  max_steps: "1_000"\n', "train.max_steps must be an integer >= 1 or null, got '1_000'"),
+        ('train:\n  epochs: " 3 "\n', "train.epochs must be an integer >= 1, got ' 3 '"),
+        ('train:\n  lr: " 1e-3"\n', "train.lr must be a number > 0, got ' 1e-3'"),
+        ("model:\n  rpn_post_nms_top_n_train: 2500\n",
+         "model.rpn_post_nms_top_n_train must be <= model.rpn_pre_nms_top_n_train (2000), got 2500"),
+        ("model:\n  rpn_pre_nms_top_n_test: 500\n",
+         "model.rpn_post_nms_top_n_test must be <= model.rpn_pre_nms_top_n_test (500), got 1000"),
     ],
 )
 def test_bad_value_is_named_with_what_is_allowed(tmp_path: Path, text: str, expected: str):

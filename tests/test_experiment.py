@@ -44,7 +44,11 @@ def test_run_id_names_the_variant_but_identity_is_recorded(tmp_path: Path):
     run.start(config, device=torch.device("cpu"), data={"description": "phantoms"}, variant="two-class")
     identity = json.loads(run.record_path.read_text())["identity"]
     assert identity == {"model": "one-shot-lstm-attention", "variant": "two-class", "profile": "quick", "seed": 0,
-                        "data": "phantoms", "is_phantom": True, "source": "phantom"}
+                        "data": "phantoms", "is_phantom": True, "source": "phantom", "segmentation_source": "phantom"}
+    real = replace(config, data=replace(config.data, source="covidx", segmentation_source="medseg"))
+    run.start(real, device=torch.device("cpu"), data={"description": "COVIDx CT-1, MedSeg"})
+    identity = json.loads(run.record_path.read_text())["identity"]  # each task's data, for the tables' Δ
+    assert (identity["source"], identity["segmentation_source"], identity["is_phantom"]) == ("covidx", "medseg", False)
 
 
 def test_ensure_run_refuses_a_folder_with_another_config(tmp_path: Path):

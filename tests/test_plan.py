@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,10 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
+import psutil
 import pytest
 
 from engine_fixtures import TINY_PROFILE_YAML
+from lstmattn.engine.checkpoint import load_checkpoint
 from lstmattn.engine.experiment import resolve_experiment, with_training
 from lstmattn.engine import parallel
 from lstmattn.engine.parallel import TrainingFailed, train_experiments
@@ -25,6 +29,8 @@ from lstmattn.engine.plan import (
     plan_experiment,
     planned_runs,
 )
+from lstmattn.engine.runs import RunDirectory
+from lstmattn.engine.trainer import train
 from lstmattn.model import available_models
 from lstmattn.tables.paper_values import TABLE2
 from lstmattn.variants import ABLATIONS, TWO_CLASS
@@ -193,3 +199,95 @@ def _group_alive(group: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _book_build(tmp_path: Path) -> subprocess.Popen:
+    """A real ``lstmattn book build`` of chapter 3 (four tiny planned runs, no result store)
+    training up front in two workers for as good as ever, in a session of its own."""
+    (tmp_path / "tiny.yaml").write_text(TINY_PROFILE_YAML)
+    env = {**os.environ, "LSTMATTN_DATA_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "lstmattn.cli", "book", "build", "--profile", "tiny.yaml", "--chapters", "3",
+               "--max-steps", "100000", "--epochs", "100000", "--jobs", "2", "--store", "off", "--no-site", "--quiet",
+               "--out", "out", "--output-dir", "runs"]
+    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def _workers_once(build: subprocess.Popen, ready: Callable[[], bool]) -> list[psutil.Process]:
+    """The build's two training workers, once ``ready()`` holds."""
+    deadline = time.monotonic() + 180
+    while not ready():
+        assert build.poll() is None, build.communicate()[0]
+        assert time.monotonic() < deadline, "the workers did not get that far in 180 s"
+        time.sleep(0.2)
+    workers = [p for p in psutil.Process(build.pid).children(recursive=True) if "spawn_main" in " ".join(p.cmdline())
+               and "resource_tracker" not in " ".join(p.cmdline())]
+    assert len(workers) == 2, [p.cmdline() for p in workers]
+    return workers
+
+
+def _still_running(processes: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Those of ``processes`` still running (not gone, not a zombie) after up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        running = []
+        for process in processes:
+            try:
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    running.append(process)
+            except psutil.NoSuchProcess:
+                pass
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.2)
+
+
+def _kill_all(build: subprocess.Popen, processes: list[psutil.Process]) -> None:
+    """Whatever a failed test left behind: the build's group and ``processes``."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(build.pid, signal.SIGKILL)
+    build.communicate()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_kill_of_the_parent_stops_every_worker_and_the_runs_resume(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: signal.Signals) -> None:
+    """``kill PID`` (or a hang-up) of a book build training up front: the build stops as on
+    Ctrl-C, its workers with it, one line and exit 128 + the signal, never a traceback;
+    the runs it stopped resume from their checkpoints."""
+    build = _book_build(tmp_path)
+    runs = tmp_path / "runs"
+    workers: list[psutil.Process] = []
+    try:
+        workers = _workers_once(build, lambda: any(runs.glob("*/checkpoints/last.pt")))
+        os.kill(build.pid, stop)  # the parent only, as `kill PID` does
+        output, _ = build.communicate(timeout=120)
+        assert build.returncode == 128 + stop, output
+        assert f"lstmattn: stopped by {stop.name}" in output
+        assert "Traceback" not in output and "leaked" not in output, output
+        assert _still_running(workers, 20) == []
+    finally:
+        _kill_all(build, workers)
+    monkeypatch.setenv("LSTMATTN_DATA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    run = RunDirectory(next(runs.glob("*/checkpoints/last.pt")).parents[1])
+    assert run.record()["status"] == "training"
+    step = load_checkpoint(run.checkpoint("last"))["state"]["step"]
+    state = train(run.config(), run, resume=True, progress=False, device="cpu", stop_after_steps=step + 1)
+    assert state.step == step + 1
+
+
+def test_workers_end_with_a_parent_killed_hard(tmp_path: Path) -> None:
+    """SIGKILL leaves the parent no time to stop its workers: they end with it all the same."""
+    build = _book_build(tmp_path)
+    workers: list[psutil.Process] = []
+    try:
+        workers = _workers_once(build, lambda: any((tmp_path / "runs").glob("*/log.jsonl")))
+        os.kill(build.pid, signal.SIGKILL)
+        build.communicate(timeout=60)
+        assert _still_running(workers, 30) == [], "workers outlived their parent"
+    finally:
+        _kill_all(build, workers)

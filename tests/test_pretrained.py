@@ -4,6 +4,9 @@ download function itself is replaced for every test of this module."""
 
 from __future__ import annotations
 
+import email.message
+import io
+import os
 import urllib.error
 from pathlib import Path
 
@@ -16,6 +19,9 @@ from lstmattn.errors import ConfigError
 from lstmattn.model.backbone import build_backbone
 from lstmattn.model.classifiers import CLASSIFIER_ARCHITECTURES, ImageClassifier
 from lstmattn.model.pretrained import cached_weight_path, weights_enum
+
+#: torch.hub's real download (hash check included), before the fixture below replaces it.
+REAL_DOWNLOAD = torch.hub.download_url_to_file
 
 
 @pytest.fixture(autouse=True)
@@ -82,3 +88,67 @@ def test_profiles_name_weights_torchvision_has(offline_hub: Path):
     for architecture in CLASSIFIER_ARCHITECTURES:
         assert weights_enum(architecture, "IMAGENET1K_V1").url.endswith(".pth")
     assert get_profile("quick").model.backbone.weights is None
+
+
+class _Payload:
+    """Unpickling this would run a command: a weight file must never be a pickle of it."""
+
+    def __reduce__(self) -> tuple:
+        return (os.system, ("touch pwned",))
+
+
+def _resnet18(weights: str) -> None:
+    build_backbone(BackboneConfig(name="resnet18", weights=weights, out_channels=16))
+
+
+def test_every_bad_weight_file_is_one_line_naming_it(tmp_path: Path, offline_hub: Path):
+    """Corrupt, truncated, code, not a state dict, wrong keys: one ConfigError line naming
+    the file and the problem, for the hub cache and for local files alike."""
+    good = io.BytesIO()
+    torch.save(torchvision.models.resnet18().state_dict(), good)
+    offline_hub.mkdir(parents=True)
+    cached = offline_hub / "resnet18-f37072fd.pth"
+    local = tmp_path / "weights.pth"
+    cases = [
+        (good.getvalue()[: len(good.getvalue()) // 2], "corrupt or not a weight file (RuntimeError: PytorchStreamReader"),
+        (b"", "corrupt or not a weight file (EOFError)"),
+        (b"not a weight file at all", "corrupt or not a weight file ("),
+        ({"a": _Payload()}, "it holds Python objects (posix.system), not only weights, and is refused"),
+        ([torch.zeros(1)], "not a state dict (it holds a list)"),
+        ({}, "not a state dict (it holds an empty dict)"),
+        ({"state_dict": {"conv1.weight": torch.zeros(1)}}, "not a state dict ('state_dict' holds a dict, not a tensor)"),
+        ({"conv9.weight": torch.zeros(1)}, "weights do not fit resnet18 (missing ['conv1.weight', "),
+    ]
+    for content, problem in cases:
+        for path, weights in ((cached, "IMAGENET1K_V1"), (local, str(local))):
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                torch.save(content, path)
+            with pytest.raises(ConfigError) as refused:
+                _resnet18(weights)
+            message = str(refused.value)
+            assert message.startswith(f"{path}: {problem}") and "\n" not in message, message
+            if path == cached and "do not fit" not in problem:
+                assert message.endswith("delete it to download it again (model.backbone.weights='IMAGENET1K_V1')")
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+class _Response(io.BytesIO):
+    """What urlopen returns, for torch.hub's download: the bytes and their headers."""
+
+    def info(self) -> email.message.Message:
+        return email.message.Message()
+
+
+def test_a_download_with_the_wrong_hash_is_one_line_and_leaves_nothing(offline_hub: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(torch.hub, "download_url_to_file", REAL_DOWNLOAD)
+    monkeypatch.setattr(torch.hub, "urlopen", lambda request, *args, **kwargs: _Response(b"not the weights"))
+    cached = offline_hub / "resnet18-f37072fd.pth"
+    with pytest.raises(ConfigError) as refused:
+        _resnet18("IMAGENET1K_V1")
+    message = str(refused.value)
+    assert message.startswith(f"{cached}: the download of https://download.pytorch.org/models/resnet18-f37072fd.pth "
+                              'failed its hash check (RuntimeError: invalid hash value (expected "f37072fd", got "')
+    assert "\n" not in message and not cached.exists()

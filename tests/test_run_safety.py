@@ -95,6 +95,28 @@ def test_a_run_in_use_is_refused_with_the_holders_pid_and_freed_when_it_dies(
         assert not stale.exists()
 
 
+def test_evaluate_data_takes_the_run_lock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``evaluate RUN --data`` writes into the run's ``results/``: refused while another
+    process holds the run, before it reads anything; with ``--out`` elsewhere it does not
+    need the run."""
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(toy_config(max_steps=1), run / "config.yaml")
+    data = tmp_path / "unlabelled"
+    data.mkdir()
+    holder = _hold(run)
+    try:
+        assert main(["evaluate", str(run), "--data", str(data), "--no-progress"]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(f"lstmattn: error: run run is in use by PID {holder.pid}") and error.count("\n") == 1
+        assert not (run / "results").exists()
+        assert main(["evaluate", str(run), "--data", str(data), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+        assert "not a labelled folder" in capsys.readouterr().err  # got past the lock: the folder is the problem
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
 def test_the_book_workers_ensure_run_respects_the_lock(runs: Path) -> None:
     experiment = Experiment(toy_config(max_steps=1))
     holder = _hold(experiment.folder(runs).path)
@@ -131,6 +153,23 @@ def test_resume_with_another_config_is_refused_naming_the_fields(tmp_path: Path)
     assert "\n" not in message
     assert "train.seed: 0 in config.yaml, 7 given" in message and "train.lr: 0.001 in config.yaml, 0.5 given" in message
     assert _files(run) == before  # config.yaml, record.json, the log and the checkpoint are untouched
+
+
+def test_resume_without_config_yaml_is_checked_against_the_checkpoints_config(tmp_path: Path) -> None:
+    """A run whose ``config.yaml`` is gone (``last.pt`` kept) is compared with the config
+    saved in the checkpoint: refused with another one, resumed with its own."""
+    config = toy_config(max_steps=3)
+    run = RunDirectory(tmp_path / "run")
+    train(config, run, data=toy_bundle(), progress=False, device="cpu", stop_after_steps=1)
+    run.config_path.unlink()
+    before = _files(run)
+    changed = replace(config, train=replace(config.train, seed=7))
+    with pytest.raises(LstmattnError) as refused:
+        train(changed, run, data=toy_bundle(), progress=False, device="cpu", resume=True)
+    assert str(refused.value) == ("run run: --resume with another config than the run's (train.seed: 0 in the "
+                                  "checkpoint, 7 given); resume with the run's settings or train under another run id")
+    assert _files(run) == before
+    assert train(config, run, data=toy_bundle(), progress=False, device="cpu", resume=True).step == 3
 
 
 def test_the_log_is_one_history_after_a_resume(tmp_path: Path) -> None:

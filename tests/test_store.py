@@ -604,3 +604,53 @@ def test_store_list_and_compare(tiny_run: RunDirectory, stored: StoreEntry, seed
     out = capsys.readouterr().out.splitlines()
     [f1] = [line for line in out if " F1 % " in line]
     assert f1.endswith("outside the seed noise") and out[-1] == "2 run(s); 1 metric(s) outside the seed noise"
+
+
+# ------------------------------------------------------------------ a whole build
+def _chapter_two(folder: Path) -> Path:
+    """A stand-in for chapter 2 (it reads the headline run): prints the live note."""
+    import nbformat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("chapter_parameters = {}", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("from lstmattn.book import open_chapter\n"
+                                  "print(open_chapter(chapter_parameters).live_note())"),
+    ], metadata={"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                 "language_info": {"name": "python"}})
+    nbformat.write(notebook, folder / "02_live.ipynb")
+    return folder
+
+
+def test_a_book_build_checks_its_live_run_against_the_store(
+        experiment: Experiment, seed_store: Path, workspace: Path, tmp_path: Path) -> None:
+    """The headline run is retrained, compared with its stored twin (seed 0, F1 16.7 %)
+    against the stored seeds (16.7 and 50 %): consistent, recorded in provenance.json
+    and printed by the chapter; with the twin's F1 moved to 99 % the build fails."""
+    import nbformat
+
+    from lstmattn.book.build import StoreOptions, build_book
+    from lstmattn.book.parameters import ChapterParameters
+    from lstmattn.book.provenance import LiveRunInconsistent, read_provenance
+
+    notebooks = _chapter_two(tmp_path / "notebooks")
+    parameters = ChapterParameters(profile=str(workspace / "tiny.yaml"), output_dir=str(tmp_path / "runs"))
+    options = {"chapters": [2], "notebooks_dir": notebooks, "parameters": parameters, "cwd": tmp_path, "site": False,
+               "echo": lambda *a, **k: None, "progress": False}
+    build = build_book(out=tmp_path / "out", store=StoreOptions(root=str(seed_store)), **options)
+    [source] = build.sources
+    assert source.action == "live"
+    provenance = read_provenance(tmp_path / "out" / "provenance.json")
+    [live] = provenance["live"]
+    assert live["consistent"] and live["stored_run"] == experiment.run_id
+    printed = json.dumps([cell.get("outputs", []) for cell in nbformat.read(build.executed[2], as_version=4).cells])
+    assert "Recomputed in this build and checked against the result store" in printed and "consistent" in printed
+
+    moved = tmp_path / "moved-store"
+    shutil.copytree(seed_store, moved)
+    [twin] = [entry for entry in entries(moved) if entry.run_id == experiment.run_id]
+    _set_test_metric(twin.path, "f1", 0.99)
+    with pytest.raises(LiveRunInconsistent, match=experiment.run_id):
+        build_book(out=tmp_path / "out-moved", store=StoreOptions(root=str(moved)), **options)
+    [live] = read_provenance(tmp_path / "out-moved" / "provenance.json")["live"]
+    assert not live["consistent"] and "OUTSIDE the seed noise" in live["summary"]

@@ -17,6 +17,7 @@ import pytest
 
 from lstmattn.cli import main
 from lstmattn.io import atomic_write_json
+from lstmattn.results import read_runs
 from lstmattn.tables import (
     NOT_AVAILABLE,
     NOT_RUN,
@@ -166,6 +167,41 @@ def test_rows_on_other_data_than_the_papers_show_no_delta(runs: Path) -> None:
     assert "evaluated checkpoint(s) best" in result.banner
 
 
+@pytest.mark.parametrize(("source", "segmentation_source", "classification_delta", "segmentation_delta"), [
+    ("covidx", "cncb", True, True),  # the paper's data for both tasks
+    ("covidx", "medseg", True, False),  # COVIDx CT-1 classification, MedSeg lesions: Table 1 is not comparable
+    ("class-folders", "cncb", False, True),  # other classification slices, CNCB lesions: Table 2 is not comparable
+    ("ictcf", "cncb", False, True),  # two-class iCTCF is Table 4's data, not Table 2's
+])
+def test_delta_is_decided_per_task_by_that_tasks_data(tmp_path: Path, source: str, segmentation_source: str,
+                                                      classification_delta: bool, segmentation_delta: bool) -> None:
+    make_run(tmp_path, "one-shot-lstm-attention", profile="paper", data=REAL, phantom=False, source=source,
+             segmentation_source=segmentation_source, test=ONE_SHOT_TEST, segmentation=segmentation(0.4))
+    classification_row, segmentation_row = (_row(table(tmp_path, "paper"), "one-shot-lstm-attention")
+                                            for table in (table2, table1))
+    assert bool(classification_row["paper_data"]) is classification_delta
+    assert math.isnan(classification_row["COVID-19 Δ"]) is not classification_delta
+    assert bool(segmentation_row["paper_data"]) is segmentation_delta
+    assert math.isnan(segmentation_row["AP@0.5 Δ"]) is not segmentation_delta
+
+
+def test_records_without_a_segmentation_source_take_it_from_their_config(tmp_path: Path) -> None:
+    """Runs recorded before the identity held ``segmentation_source``: their config.yaml
+    says it, else (no config) it is CNCB, the default it always had; phantoms are phantoms."""
+    medseg = make_run(tmp_path, "one-shot-lstm-attention", profile="paper", data=REAL, phantom=False,
+                      test=ONE_SHOT_TEST, segmentation=segmentation(0.4))
+    (medseg / "config.yaml").write_text("profile: paper\ndata: {source: covidx, segmentation_source: medseg}\n")
+    make_run(tmp_path, "mask-rcnn", profile="paper", data=REAL, phantom=False, segmentation=segmentation(0.3))
+    make_run(tmp_path, "one-shot-affinity", profile="paper", segmentation=segmentation(0.3))
+    runs = {run.identity.model: run.identity for run in read_runs(tmp_path)}
+    assert runs["one-shot-lstm-attention"].segmentation_source == "medseg"
+    assert runs["mask-rcnn"].segmentation_source == "cncb"
+    assert runs["one-shot-affinity"].segmentation_source == "phantom"
+    result = table1(tmp_path, "paper")
+    assert math.isnan(_row(result, "one-shot-lstm-attention")["AP@0.5 Δ"])
+    assert _row(result, "mask-rcnn")["AP@0.5 Δ"] == pytest.approx(0.3 - 0.502)
+
+
 def test_phantom_banner(runs: Path) -> None:
     banner = table2(runs, "quick").banner
     assert "PHANTOM DATA" in banner and "NOT a reproduction of the paper" in banner
@@ -204,7 +240,7 @@ def test_table4_not_run_then_two_class(runs: Path, tmp_path: Path) -> None:
     assert vgg["COVID-19 paper uncertain"] and vgg["source"] == QUOTED
     ictcf = tmp_path / "ictcf"
     two = classification(TWO, {"Negative": 0.95, "COVID-19": 0.9}, 0.93)
-    make_run(ictcf, "one-shot-lstm-attention", profile="paper", data="iCTCF", phantom=False, test=two)
+    make_run(ictcf, "one-shot-lstm-attention", profile="paper", data="iCTCF", phantom=False, source="ictcf", test=two)
     result = table4(ictcf, "paper")
     assert result.available
     row = _row(result, "one-shot-lstm-attention")

@@ -22,6 +22,7 @@ own when the folder's name is one of a run's own splits (``medseg-semiseg/train`
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,24 @@ def evaluate_folder(
 ) -> dict[str, Path]:
     """Score ``run`` on the labelled ``folder`` and write its result files into ``out``
     (default ``run.results``) under ``split`` (default :func:`split_name`); returns the
-    paths written. A folder of a task the run's model does not have is refused."""
+    paths written. A folder of a task the run's model does not have is refused.
+
+    Writing into the run folder, it holds the run's lock (:meth:`RunDirectory.lock`) like
+    every other writer, so a run another process trains or evaluates is refused with
+    :class:`~lstmattn.engine.runs.RunInUse`; an ``out`` outside the run needs no lock
+    (nor write access to the run)."""
     if not run.config_path.is_file():
         raise LstmattnError(f"{run.path}: not a run folder (no config.yaml)")
+    target = Path(out) if out is not None else run.results
+    into_run = target.resolve().is_relative_to(run.path.resolve())
+    with run.lock() if into_run else nullcontext():
+        return _evaluate_folder(run, folder, target, checkpoint=checkpoint, split=split, device=device,
+                                n_resamples=n_resamples, progress=progress)
+
+
+def _evaluate_folder(run: RunDirectory, folder: str | Path, target: Path, *, checkpoint: str | None,
+                     split: str | None, device: str | None, n_resamples: int, progress: bool) -> dict[str, Path]:
+    """:func:`evaluate_folder`'s work, writing into ``target``."""
     config = run.config()
     labelled = open_labelled_folder(folder, config)
     device_ = resolve_device(device)
@@ -136,7 +152,6 @@ def evaluate_folder(
     split = split or split_name(folder)
     if split in RESERVED_SPLITS:
         raise LstmattnError(f"split name {split!r} is one a run writes itself; choose another (--split)")
-    target = Path(out) if out is not None else run.results
     header: dict[str, Any] = {
         "run_id": run.run_id, "model": config.model_name, "profile": config.profile, "seed": config.train.seed,
         "data": labelled.description, "is_phantom": False, "checkpoint": checkpoint,

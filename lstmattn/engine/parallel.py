@@ -8,13 +8,23 @@ got through about 1.27× more training steps per second than one two-threaded pr
 threads. That depends on the CPU: on a 2-vCPU AMD EPYC without native bfloat16 one
 two-threaded run was the faster (2.05 s per step against 2.4-3.2 s of throughput for two
 workers; README, "Where a quick training step goes"), and ``--jobs 1`` chooses it.
+
+Stopping: the workers ignore SIGINT and SIGHUP (:func:`_submit_deaf_to_interrupts`), which
+a terminal sends to the whole process group; the parent, stopped by Ctrl-C or (through
+the command line, :mod:`lstmattn.cli`) by SIGTERM or SIGHUP, terminates them with
+SIGTERM, on which a worker ends at once and without a word. On Linux a worker also gets
+SIGTERM when the parent dies in any way, SIGKILL included (:func:`_end_with_parent`), so
+no worker outlives it to train on, orphaned. A run stopped mid-way resumes from its last
+checkpoint next time.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -33,6 +43,12 @@ __all__ = ["default_jobs", "TrainingFailed", "TrainingProgress", "expected_cost"
 
 #: Seconds between two looks at the runs' logs while workers train.
 POLL_SECONDS = 2.0
+
+#: ``prctl`` option (``<linux/prctl.h>``): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+#: Signals a worker ignores: those a terminal sends to the whole process group.
+_GROUP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGHUP)
 
 
 def default_jobs() -> int:
@@ -110,12 +126,29 @@ def _in_folder(cwd: str | None) -> None:
         os.chdir(cwd)
 
 
-def _start_worker() -> None:
-    """Worker initialiser: tqdm's lock (of every tqdm class) becomes a thread lock. Its
-    default lock is a named multiprocessing semaphore here, which a worker stopped by
+def _start_worker(parent: int) -> None:
+    """Worker initialiser: end on SIGTERM at once (its default action, even where the
+    parent was started with it ignored) and with the ``parent`` process
+    (:func:`_end_with_parent`); tqdm's lock (of every tqdm class) becomes a thread lock.
+    Its default lock is a named multiprocessing semaphore here, which a worker stopped by
     :func:`_stop_workers` would leave for the resource tracker to warn about; workers draw
     no bars of their own."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _end_with_parent(parent)
     tqdm_std.set_lock(threading.RLock())
+
+
+def _end_with_parent(parent: int) -> None:
+    """Have Linux send this worker SIGTERM when the thread that started it ends
+    (``prctl(PR_SET_PDEATHSIG)``): that thread waits for its workers in
+    :func:`train_experiments`, so it ends before them only when the ``parent`` process
+    dies, SIGKILL included. A parent already gone ends the worker now. Nothing elsewhere:
+    there a worker outlives a parent killed hard until its run ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _build_data_in_worker(experiments: list[Experiment], cwd: str | None) -> None:
@@ -142,24 +175,27 @@ def _train_in_worker(experiment: Experiment, root: str, device: str | None, thre
     return time.perf_counter() - start
 
 
-def _submit_deaf_to_ctrl_c(pool: ProcessPoolExecutor, function: Callable[..., Any], *args: Any) -> Future:
-    """``pool.submit`` with SIGINT ignored while it runs. Ctrl-C in a terminal interrupts
-    the whole process group, and a worker hit while it starts or waits for work dies
-    with a traceback; a worker the pool spawns inside this call inherits the ignored
-    signal (an interpreter started with SIGINT ignored keeps it so), and the parent,
-    the only one to see Ctrl-C, stops the workers itself (:func:`train_experiments`)."""
+def _submit_deaf_to_interrupts(pool: ProcessPoolExecutor, function: Callable[..., Any], *args: Any) -> Future:
+    """``pool.submit`` with SIGINT and SIGHUP ignored while it runs. Ctrl-C in a terminal
+    interrupts the whole process group, and closing the terminal hangs it up; a worker
+    hit while it starts or waits for work would die, with a traceback for Ctrl-C. A
+    worker the pool spawns inside this call inherits the ignored signals (an interpreter
+    started with a signal ignored keeps it so), and the parent, the only one to act on
+    them, stops the workers itself (:func:`train_experiments`)."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         return pool.submit(function, *args)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in _GROUP_SIGNALS}
     try:
         return pool.submit(function, *args)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
 
 def _stop_workers(pool: ProcessPoolExecutor, workers: set[Any]) -> None:
-    """After Ctrl-C: drop the runs not started and terminate ``workers`` (they ignore
-    SIGINT). A run stopped mid-way resumes from its last checkpoint next time."""
+    """After Ctrl-C (or SIGTERM, SIGHUP): drop the runs not started and terminate
+    ``workers`` (they ignore SIGINT and SIGHUP). A run stopped mid-way resumes from its
+    last checkpoint next time."""
     pool.shutdown(wait=False, cancel_futures=True)
     for worker in workers:
         worker.terminate()
@@ -222,14 +258,14 @@ def train_experiments(
     others = set(active_children())
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                                 initializer=_start_worker) as pool:
+                                 initializer=_start_worker, initargs=(os.getpid(),)) as pool:
             try:
-                data = _submit_deaf_to_ctrl_c(pool, _build_data_in_worker, todo, folder)
+                data = _submit_deaf_to_interrupts(pool, _build_data_in_worker, todo, folder)
                 while not data.done():
                     bar.stage("writing the data sets (once per build)")
                     wait([data], timeout=POLL_SECONDS)
                 data.result()
-                pending = {_submit_deaf_to_ctrl_c(pool, _train_in_worker, e, str(root), device, threads, folder): e
+                pending = {_submit_deaf_to_interrupts(pool, _train_in_worker, e, str(root), device, threads, folder): e
                            for e in todo}
                 while pending:
                     done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)

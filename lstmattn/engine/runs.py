@@ -173,7 +173,9 @@ class RunDirectory:
         """Write the resolved config and the run record (kept across resumes).
 
         ``record.json`` → ``identity`` is the run's identity (model, variant, profile,
-        seed, data): every reader takes it from there, never from the folder name.
+        seed, data, and the data sources of both tasks: ``source`` for classification,
+        ``segmentation_source`` for segmentation, ``"phantom"`` for both on phantoms):
+        every reader takes it from there, never from the folder name.
         """
         self.path.mkdir(parents=True, exist_ok=True)
         save_config(config, self.config_path)
@@ -186,6 +188,7 @@ class RunDirectory:
             "data": data.get("description", config.data.source),
             "is_phantom": config.data.source == "phantom",
             "source": config.data.source,
+            "segmentation_source": "phantom" if config.data.source == "phantom" else config.data.segmentation_source,
         }
         record.update(
             run_id=self.run_id,

@@ -32,14 +32,14 @@ import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from lstmattn.config import ExperimentConfig, to_dict
+from lstmattn.config import ExperimentConfig, from_dict, get_profile, to_dict
 from lstmattn.data.joint import OneShotSampler
 from lstmattn.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from lstmattn.engine.datasets import DataBundle, build_data
@@ -49,7 +49,7 @@ from lstmattn.engine.precision import Precision, run_precision
 from lstmattn.engine.reproducibility import capture_rng_state, restore_rng_state, seed_everything
 from lstmattn.engine.runs import RunDirectory, config_differences, describe_differences
 from lstmattn.engine.schedule import learning_rate
-from lstmattn.errors import LstmattnError
+from lstmattn.errors import ConfigError, LstmattnError
 from lstmattn.losses import CLASSIFICATION_LOSS_NAME, SEGMENTATION_LOSS_NAMES, segmentation_loss
 from lstmattn.model import create
 
@@ -154,9 +154,9 @@ def train(
     The main process holds the run's lock (:meth:`RunDirectory.lock`) throughout. Refused,
     with one :class:`LstmattnError` line and nothing written: a run another process holds;
     ``resume`` without ``checkpoints/last.pt`` (nothing to resume); ``resume`` with a
-    config that differs from the run's ``config.yaml`` (the differing fields are named);
-    a new start over existing checkpoints. A resume first cuts ``log.jsonl`` back to the
-    checkpoint, so the log stays one history.
+    config that differs from the run's (:func:`_check_resumed_config`); a new start over
+    existing checkpoints. A resume first cuts ``log.jsonl`` back to the checkpoint, so
+    the log stays one history.
     """
     last = run.checkpoint("last")
     if resume and not last.exists():
@@ -164,15 +164,35 @@ def train(
         raise LstmattnError(f"{missing}: nothing to resume; drop --resume to start the run")
     rank, _, _ = _distributed()
     with run.lock() if rank == 0 else nullcontext():
-        if resume and run.config_path.is_file():
-            differences = config_differences(to_dict(run.config()), to_dict(config))
-            if differences:
-                raise LstmattnError(
-                    f"run {run.run_id}: --resume with another config than the run's "
-                    f"({describe_differences(differences, 'in config.yaml', 'given')}); resume with the run's "
-                    "settings or train under another run id")
+        if resume:
+            _check_resumed_config(config, run)
         return _train_locked(config, run, resume=resume, device=device, data=data, progress=progress,
                              checkpoint_every=checkpoint_every, stop_after_steps=stop_after_steps, variant=variant)
+
+
+def _check_resumed_config(config: ExperimentConfig, run: RunDirectory) -> None:
+    """Refuse to resume ``run`` with a ``config`` other than the one it was started with:
+    its ``config.yaml``, or, when that file is gone, the config stored in
+    ``checkpoints/last.pt`` (read the way ``config.yaml`` is, so fields added since take
+    their defaults). One :class:`LstmattnError` line names the fields that differ."""
+    if run.config_path.is_file():
+        recorded, where = to_dict(run.config()), "in config.yaml"
+    else:
+        last = run.checkpoint("last")
+        stored = load_checkpoint(last).get("config")
+        if not isinstance(stored, Mapping):
+            return  # nothing to compare with; load_weights still checks the architecture
+        try:
+            recorded = to_dict(from_dict(ExperimentConfig, stored, base=get_profile(stored.get("profile", "paper"))))
+        except ConfigError as error:
+            raise LstmattnError(f"{last}: the config stored in the checkpoint is not a valid config ({error})") from None
+        where = "in the checkpoint"
+    differences = config_differences(recorded, to_dict(config))
+    if differences:
+        raise LstmattnError(
+            f"run {run.run_id}: --resume with another config than the run's "
+            f"({describe_differences(differences, where, 'given')}); resume with the run's settings or train "
+            "under another run id")
 
 
 def _train_locked(

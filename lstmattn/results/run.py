@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from lstmattn.config import ExperimentConfig, load_config
+from lstmattn.config import DataConfig, ExperimentConfig, load_config
 from lstmattn.errors import DataError, LstmattnError
 from lstmattn.results.classification import ClassificationResult, parse_classification
 from lstmattn.results.files import (
@@ -45,7 +45,9 @@ class RunIdentity:
     """What a run is: the registered ``model``, its named ``variant`` (an ablation or the
     two-class runs, :mod:`lstmattn.variants`; ``None`` for the default run), the config
     ``profile``, the training ``seed`` and the ``data`` it was trained on (a description;
-    ``is_phantom`` for the synthetic phantoms; ``source``: ``DataConfig.source``)."""
+    ``is_phantom`` for the synthetic phantoms; ``source``: ``DataConfig.source``, where
+    the classification slices come from; ``segmentation_source``: where the segmentation
+    slices come from, ``DataConfig.segmentation_source`` or ``"phantom"``)."""
 
     model: str
     variant: str | None
@@ -54,11 +56,13 @@ class RunIdentity:
     data: str
     is_phantom: bool
     source: str
+    segmentation_source: str
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], path: Path) -> RunIdentity:
         """The identity in a parsed ``record.json`` at ``path``; :class:`DataError` when the
-        record has none or it is malformed."""
+        record has none or it is malformed. Records written before the identity held
+        ``segmentation_source`` get it as :func:`_segmentation_source` says."""
         identity = record.get("identity")
         if not isinstance(identity, dict):
             raise DataError(path, "run record has no 'identity' (model, variant, profile, seed, data, is_phantom, source)")
@@ -73,7 +77,23 @@ class RunIdentity:
             data=require(identity, "data", str, path),
             is_phantom=require(identity, "is_phantom", bool, path),
             source=require(identity, "source", str, path),
+            segmentation_source=_segmentation_source(identity, path),
         )
+
+
+def _segmentation_source(identity: Mapping[str, Any], path: Path) -> str:
+    """The identity's ``segmentation_source``; for a run recorded without one,
+    ``"phantom"`` on phantoms, else the ``data.segmentation_source`` of the run's
+    ``config.yaml`` beside the record at ``path``, else (no readable config) the default
+    :class:`~lstmattn.config.DataConfig` has always had, ``"cncb"``."""
+    if "segmentation_source" in identity:
+        return require(identity, "segmentation_source", str, path)
+    if identity["source"] == "phantom":
+        return "phantom"
+    try:
+        return load_config(path.parent / CONFIG_FILE).data.segmentation_source
+    except LstmattnError:  # no readable config.yaml
+        return DataConfig().segmentation_source
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ marked ``source=QUOTED``: they are reference rows only and never get an "ours" v
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Literal, Mapping
 
 from lstmattn.labels import ONE_SHOT
 
@@ -71,7 +71,11 @@ class PaperRow:
 
 @dataclass(frozen=True)
 class PaperTable:
-    """A paper table: its columns (in order), rows, unit and caption notes."""
+    """A paper table: its columns (in order), rows, unit and caption notes, and the data
+    the paper measured it on: the ``task`` and the sources of that task's slices
+    (``data_sources``, names of ``DataConfig.source`` for classification and of
+    ``DataConfig.segmentation_source`` for segmentation). Only a run whose source of that
+    task is one of them is compared with the paper (Δ); none is when there are none."""
 
     name: str
     title: str
@@ -79,6 +83,8 @@ class PaperTable:
     rows: tuple[PaperRow, ...]
     unit: str  # "percent" or "fraction"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    task: Literal["classification", "segmentation"] = "classification"
+    data_sources: tuple[str, ...] = ()
 
     def row_for(self, model: str) -> PaperRow | None:
         """The paper row reproduced by the registered model ``model``, if any."""
@@ -99,6 +105,8 @@ TABLE1 = PaperTable(
     title="Table 1: lesion segmentation, mask AP on the 100-slice CNCB test split",
     columns=_AP,
     unit="fraction",
+    task="segmentation",
+    data_sources=("cncb",),
     rows=(
         _row("One Shot Model + LSTM+Attention", ONE_SHOT, dict(zip(_AP, ("0.605", "0.4979", "0.470")))),
         _row("One Shot Model [15] (affinity)", "one-shot-affinity", dict(zip(_AP, ("0.590", "0.389", "0.424"))), reference="[15]"),
@@ -125,6 +133,7 @@ TABLE2 = PaperTable(
     title="Table 2: image classification on the COVIDx-CT test split (21,191 slices)",
     columns=_T2,
     unit="percent",
+    data_sources=("covidx",),
     rows=(
         _t2("One Shot Model + LSTM+Attention", ONE_SHOT, ("95.74", "98.13", "99.27", "98.15", "98.15", "98.16")),
         _t2("One Shot Model [15]", "one-shot-affinity", ("93.35", "95.56", "95.63", "95.16", "95.10", "95.18"), reference="[15]"),
@@ -164,6 +173,7 @@ TABLE3 = PaperTable(
     title="Table 3: image classification on the hold-out part of the COVIDx-CT train split",
     columns=_T3,
     unit="percent",
+    data_sources=("covidx",),
     rows=(
         _row("One Shot Model + LSTM+Attention", ONE_SHOT, dict(zip(_T3, ("98.39", "98.28", "99.31", "98.77")))),
         _row("One Shot Model [15]", "one-shot-affinity", dict(zip(_T3, ("98.02", "94.15", "96.09", "95.75"))), reference="[15]"),
@@ -181,6 +191,7 @@ TABLE4 = PaperTable(
     title="Table 4: two-class classification on the iCTCF test split (12,976 slices; ResNeXt50+FPN backbone)",
     columns=_T4,
     unit="percent",
+    data_sources=("ictcf",),
     rows=(
         _row("One Shot Model + LSTM+Attention", ONE_SHOT, dict(zip(_T4, ("97.73", "98.68", "98.41")))),
         _row("One Shot Model", "one-shot-affinity", dict(zip(_T4, ("94.81", "97.46", "96.70")))),

@@ -99,15 +99,13 @@ def _delta(row: Row, column: str) -> float:
     return np.nan if is_missing(ours) or is_missing(paper) else float(ours - paper)
 
 
-#: Data sources whose results are comparable with the paper's tables (COVIDx CT-1 with the
-#: CNCB segmentation slices; iCTCF for Table 4).
-PAPER_DATA_SOURCES: tuple[str, ...] = ("covidx", "ictcf")
-
-
-def is_paper_data(run: RunResults) -> bool:
-    """Whether ``run`` was trained and tested on the paper's data, so that Δ = ours − paper
-    means something (never on phantoms or on other real CT)."""
-    return not run.identity.is_phantom and run.identity.source in PAPER_DATA_SOURCES
+def is_paper_data(run: RunResults, paper: PaperTable) -> bool:
+    """Whether ``run`` was trained and tested on the data the paper measured ``paper`` on,
+    for that table's task, so that Δ = ours − paper means something: its classification
+    source for Tables 2-4 (COVIDx CT-1; iCTCF for Table 4), its segmentation source for
+    Table 1 (CNCB), whatever the other task's data were; never on phantoms."""
+    source = run.identity.segmentation_source if paper.task == "segmentation" else run.identity.source
+    return not run.identity.is_phantom and source in paper.data_sources
 
 
 def paper_table_rows(paper: PaperTable, runs: Sequence[RunResults], extract: Extract, *,
@@ -115,8 +113,8 @@ def paper_table_rows(paper: PaperTable, runs: Sequence[RunResults], extract: Ext
     """Rows in the paper's order: one per run of a row's model (default runs, or runs of
     the given ``variants``) that ``extract`` finds a result in, ``missing_status`` when
     there is none, ``quoted`` for rows without a model of ours. Δ = ours − paper only
-    for runs on the paper's data (:func:`is_paper_data`); other rows show both values
-    side by side, without Δ."""
+    for runs on the data of ``paper`` (:func:`is_paper_data`); other rows show both
+    values side by side, without Δ."""
     rows = []
     for paper_row in paper.rows:
         base = {"row": paper_row.label, "model": paper_row.model, **_paper_cells(paper_row, paper.columns)}
@@ -130,7 +128,7 @@ def paper_table_rows(paper: PaperTable, runs: Sequence[RunResults], extract: Ext
         if not evaluated:
             rows.append({**base, "source": paper_row.source, "status": missing_status, **run_meta(None)})
         for run, (values, n) in evaluated:
-            rows.append({**base, "source": paper_row.source, "status": "evaluated", "paper_data": is_paper_data(run),
+            rows.append({**base, "source": paper_row.source, "status": "evaluated", "paper_data": is_paper_data(run, paper),
                          **run_meta(run, n), **values})
     for row in rows:
         for column in paper.columns:
