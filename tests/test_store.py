@@ -146,14 +146,15 @@ def stored_with_weights(workspace: Path, tiny_run: RunDirectory) -> StoreEntry:
 
 @pytest.fixture
 def seed_store(tiny_run: RunDirectory, stored: StoreEntry, tmp_path: Path) -> Path:
-    """A store holding an arm under two seeds: the tiny run (seed 0, test F1 16.7 %) and a
-    copy of it as seed 1 whose test F1 is 50 %."""
+    """A store holding an arm under the plan's three seeds: the tiny run (seed 0, test F1
+    16.7 %) and copies of it as seed 1 (test F1 50 %) and seed 2 (30 %)."""
     store = tmp_path / "seed-store"
     _copy_entry(stored, store)
-    sibling = _copy_run(tiny_run, tmp_path / "trained", "quick-one-shot-lstm-attention-s1")
-    _set_train(sibling, seed=1)
-    _set_test_metric(sibling, "f1", 0.5)
-    add_run(sibling, root=store)
+    for seed, f1 in ((1, 0.5), (2, 0.3)):
+        sibling = _copy_run(tiny_run, tmp_path / "trained", f"quick-one-shot-lstm-attention-s{seed}")
+        _set_train(sibling, seed=seed)
+        _set_test_metric(sibling, "f1", f1)
+        add_run(sibling, root=store)
     return store
 
 
@@ -532,7 +533,7 @@ def test_live_comparisons_measure_the_live_run_against_the_stored_seeds(
     assert comparison.compared and comparison.consistent is consistent, comparison.summary()
     f1 = next(m for m in comparison.metrics if m.metric == "F1 %")
     assert (f1.live, f1.stored, f1.seed_range) == pytest.approx((100 * live_f1, 100 / 6, 100 / 3))
-    assert len(f1.seed_values) == 2
+    assert len(f1.seed_values) == 3
 
 
 def test_live_comparisons_read_the_seeds_from_the_build_store(
@@ -583,7 +584,7 @@ def test_store_list_and_compare(tiny_run: RunDirectory, stored: StoreEntry, seed
     assert main(["store", "list"]) == 0
     out = capsys.readouterr().out
     assert stored.path.name in out and "quick-one-shot-lstm-attention-s1-" in out
-    assert f"2 stored run(s) in {store}" in out
+    assert f"3 stored run(s) in {store}" in out
 
     local = _copy_run(tiny_run, tmp_path / "local")
     _copy_run(tiny_run, tmp_path / "local", "quick-one-shot-lstm-attention-s5")
@@ -595,7 +596,7 @@ def test_store_list_and_compare(tiny_run: RunDirectory, stored: StoreEntry, seed
         assert row.startswith(tiny_run.run_id) and row.endswith(" consistent"), row
     [f1] = [line for line in out if " F1 % " in line]
     local_value, stored_value, difference, seed_range, seeds = map(float, f1.split()[3:8])
-    assert (local_value, stored_value, difference, seed_range, seeds) == pytest.approx((16.667, 16.667, 0, 33.333, 2))
+    assert (local_value, stored_value, difference, seed_range, seeds) == pytest.approx((16.667, 16.667, 0, 33.333, 3))
     assert [line for line in out if line.startswith("quick-one-shot-lstm-attention-s5") and "no stored twin" in line]
     assert out[-1] == "2 run(s); 0 metric(s) outside the seed noise"
 
@@ -625,8 +626,9 @@ def _chapter_two(folder: Path) -> Path:
 def test_a_book_build_checks_its_live_run_against_the_store(
         experiment: Experiment, seed_store: Path, workspace: Path, tmp_path: Path) -> None:
     """The headline run is retrained, compared with its stored twin (seed 0, F1 16.7 %)
-    against the stored seeds (16.7 and 50 %): consistent, recorded in provenance.json
-    and printed by the chapter; with the twin's F1 moved to 99 % the build fails."""
+    against the stored seeds (16.7, 50 and 30 %): consistent, recorded in provenance.json
+    and printed by the chapter; with the twin's F1 moved to 99 % the build fails; with a
+    seed missing from the store nothing is compared (and nothing fails)."""
     import nbformat
 
     from lstmattn.book.build import StoreOptions, build_book
@@ -654,3 +656,11 @@ def test_a_book_build_checks_its_live_run_against_the_store(
         build_book(out=tmp_path / "out-moved", store=StoreOptions(root=str(moved)), **options)
     [live] = read_provenance(tmp_path / "out-moved" / "provenance.json")["live"]
     assert not live["consistent"] and "OUTSIDE the seed noise" in live["summary"]
+
+    partial = tmp_path / "partial-store"
+    shutil.copytree(moved, partial)
+    [seed_two] = [entry for entry in entries(partial) if entry.run_id.endswith("-s2")]
+    shutil.rmtree(seed_two.path)
+    build_book(out=tmp_path / "out-partial", store=StoreOptions(root=str(partial)), **options)
+    [live] = read_provenance(tmp_path / "out-partial" / "provenance.json")["live"]
+    assert not live["consistent"] and live["reason"] == "2 of its arm's 3 seeds are stored; the seed noise needs all of them"

@@ -47,7 +47,8 @@ class LiveRunInconsistent(LstmattnError):
 def live_comparisons(sources: Iterable[RunSource], planned: Mapping[str, PlannedRun], runs_root: str | Path,
                      plan: Any, store: str | Path | None = None) -> list[LiveComparison]:
     """Compare every ``live`` source's run in ``runs_root`` with its stored twin, against
-    the stored runs of its arm under every seed in the store ``store`` (default
+    the stored runs of its arm under every seed the plan gives it (chapter 5's three; with
+    fewer stored, the comparison is not made and says why) in the store ``store`` (default
     :func:`~lstmattn.store.entries.store_root`). ``plan`` turns a planned run into its
     experiment (``ChapterParameters.plan`` bound to the build's config)."""
     comparisons = []
@@ -58,13 +59,18 @@ def live_comparisons(sources: Iterable[RunSource], planned: Mapping[str, Planned
         if live is None:
             raise LstmattnError(f"{source.experiment.run_id}: the live run has no result files")
         seeds = []
-        for repeat in seed_repeats(planned[source.label]):
+        repeats = seed_repeats(planned[source.label])
+        for repeat in repeats:
             experiment: Experiment | None = plan(repeat)
             entry = None if experiment is None else find_entry(store_key(experiment.config, experiment.variant), store)
             stored = None if entry is None else read_run(entry.path)
             if stored is not None:
                 seeds.append(stored)
         twin = read_run(source.entry.path) if source.entry is not None else None
+        if twin is not None and len(seeds) < len(repeats):  # a partial arm understates the seed noise
+            comparisons.append(LiveComparison(live.run_id, twin.run_id, (), f"{len(seeds)} of its arm's "
+                                              f"{len(repeats)} seeds are stored; the seed noise needs all of them"))
+            continue
         comparisons.append(compare_live(live, twin, seeds))
     return comparisons
 
