@@ -153,7 +153,9 @@ def first_losses(log_lines: list[str], steps: int = CANARY_STEPS) -> list[dict[s
 
 
 def _step_seconds(log_lines: list[str]) -> float:
-    return sum(float(json.loads(line).get("seconds", 0.0)) for line in log_lines if '"kind": "step"' in line)
+    """Seconds the logged training steps took, summed (validation and epoch entries left out)."""
+    entries = (json.loads(line) for line in log_lines)
+    return sum(float(entry.get("seconds", 0.0)) for entry in entries if entry.get("kind") == "step")
 
 
 def _refuse(run: RunDirectory, reason: str) -> StoreError:
