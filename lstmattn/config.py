@@ -225,7 +225,8 @@ class ModelConfig:
     roi_batch_size: Count = 16  # β
     roi_score_thresh: Annotated[float, Bounds(high=1)] = -0.01  # θ: below 0 accepts every box
     roi_nms_thresh: Fraction = 0.25
-    roi_order: Literal["confidence", "distance"] = "confidence"
+    # "shuffled" (an ablation of §3.7.1's ordering): a fresh random order on every pass.
+    roi_order: Literal["confidence", "distance", "shuffled"] = "confidence"
     weight_copy_policy: Literal["best", "previous"] = "best"
     # "none": compare each step's L_SEG (the paper); "epoch_mean": the running mean of
     # L_SEG over the epoch so far against the best (or previous) completed epoch's mean.
@@ -234,6 +235,11 @@ class ModelConfig:
     sieve_blocks: NonNegativeInt = 1  # N
     sieve_order: Literal["paper", "reference"] = "paper"
     lstm_hidden_size: Count = 256
+    # Ablations of the paper's own ideas (chapter 5): "mean" replaces Eq. 4-5's attention
+    # weights by 1/β (c is the mean hidden state); ``negative_branch: false`` drops the
+    # negative LSTM branch and h(x_NEG), so Δ = h(x_POS) in Eq. 9.
+    attention_pooling: Literal["attention", "mean"] = "attention"
+    negative_branch: bool = True
     classifier_hidden_size: Count = 128
     batchnorm_at_inference: Literal["eval", "train"] = "eval"
     # Baselines (lstmattn.model.baselines): A, the affinity count of the One Shot Model

@@ -12,7 +12,7 @@ from conftest import segmentation_target, tiny_model_config
 from lstmattn.config import BackboneConfig
 from lstmattn.losses import SEGMENTATION_LOSS_NAMES, segmentation_loss, total_loss
 from lstmattn.model import OneShotLSTMAttention
-from lstmattn.model.attention import LSTMAttention, MaskSieve, RoIVectoriser, attend
+from lstmattn.model.attention import LSTMAttention, MaskSieve, RoIVectoriser, attend, pool_uniformly
 from lstmattn.model.backbone import build_backbone
 from lstmattn.model.roi_classification import padding_indices, select_rois
 
@@ -101,6 +101,49 @@ def test_lstm_attention_matches_equations():
     assert torch.allclose(alpha, torch.softmax(w, dim=1), atol=1e-6)
     assert torch.allclose(output, z + torch.einsum("bk,bkd->bd", alpha, hidden_states), atol=1e-6)
     assert torch.allclose(alpha.sum(1), torch.ones(2))
+
+
+def test_mean_pooling_replaces_eq_4_5_by_uniform_weights():
+    """The `attention_pooling=mean` ablation: α_k = 1/β and o' = z + mean_k h_k."""
+    torch.manual_seed(0)
+    layer = LSTMAttention(input_size=5, hidden_size=4, pooling="mean")
+    sequence = torch.randn(2, 6, 5)
+    output, alpha = layer(sequence)
+    hidden_states, (last, _) = layer.lstm(sequence)
+    assert torch.allclose(alpha, torch.full((2, 6), 1 / 6))
+    assert torch.allclose(output, layer.linear(last[-1]) + hidden_states.mean(1), atol=1e-6)
+    hand, weights = pool_uniformly(torch.tensor([[[1.0, 0.0], [0.0, 2.0]]]), torch.tensor([[1.0, 1.0]]))
+    assert hand.tolist() == [[1.5, 2.0]] and weights.tolist() == [[0.5, 0.5]]
+    with pytest.raises(ValueError, match="pooling"):
+        LSTMAttention(5, 4, pooling="max")
+
+
+def test_one_branch_ablation_has_no_negative_weights_and_delta_is_the_positive_logits():
+    model = make_model(negative_branch=False).eval()
+    assert model.attention.negative is None and model.negative_head is None
+    assert not any(name.startswith(("negative_head", "attention.negative")) for name, _ in model.named_parameters())
+    with torch.no_grad():
+        output = model.classify(*_classification_inputs(model))
+    assert torch.equal(output.delta, output.positive_logits)
+    assert torch.equal(output.negative_logits, torch.zeros_like(output.positive_logits))
+    beta = model.config.roi_batch_size
+    assert torch.allclose(output.attention.alpha_negative, torch.full_like(output.attention.alpha_negative, 1 / beta))
+    trained = make_model(negative_branch=False).train()
+    loss = trained([torch.rand(3, 64, 64)], [{"image_label": torch.tensor(1)}])["loss_classification"]
+    loss.backward()
+    assert all(p.grad is not None for p in trained.positive_head.parameters())
+
+
+def _classification_inputs(model: OneShotLSTMAttention):
+    image_list, _ = model.transform([torch.rand(3, 64, 64), torch.rand(3, 64, 64)])
+    features = model.backbone(image_list.tensors)
+    return image_list, features, model.rpn.propose(image_list, features)
+
+
+def test_no_sieve_ablation_is_the_identity_before_the_vectoriser():
+    model = make_model(sieve_blocks=0)
+    x = torch.randn(2, model.backbone.out_channels, 28, 28)
+    assert len(model.attention.sieve.blocks) == 0 and torch.equal(model.attention.sieve(x), x)
 
 
 @pytest.mark.parametrize("order", ["paper", "reference"])
@@ -301,6 +344,22 @@ def test_roi_selection_distance_order_sorts_the_padded_sequence():
     boxes, _, labels, _ = _select(order="distance")
     assert boxes.tolist() == [A, A, A, A, A, C, C, C]  # distances 0,0,0 (A/1), 0,0 (A/2), 7,7,7 (C)
     assert labels.tolist() == [1, 1, 1, 2, 2, 1, 1, 1]
+
+
+def test_roi_selection_shuffled_order_permutes_the_sequence_and_draws_from_torch():
+    reference = _select(order="confidence")
+    torch.manual_seed(1)
+    first = _select(order="shuffled")
+    torch.manual_seed(1)
+    again = _select(order="shuffled")
+    assert torch.equal(first[0], again[0]), "the order comes from torch's generator"
+    assert sorted(map(tuple, first[0].tolist())) == sorted(map(tuple, reference[0].tolist()))
+    assert sorted(first[1].tolist()) == sorted(reference[1].tolist()) and first[3] == reference[3]
+    orders = set()
+    for seed in range(6):
+        torch.manual_seed(seed)
+        orders.add(tuple(map(tuple, _select(order="shuffled")[0].tolist())))
+    assert len(orders) > 1, "a fresh order on every call"
 
 
 def test_roi_selection_of_an_empty_image_is_the_whole_image():

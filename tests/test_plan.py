@@ -32,8 +32,9 @@ from lstmattn.engine.plan import (
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.engine.trainer import train
 from lstmattn.model import available_models
+from lstmattn.progress import PROGRESS_ENV
 from lstmattn.tables.paper_values import TABLE2
-from lstmattn.variants import ABLATIONS, TWO_CLASS
+from lstmattn.variants import ABLATIONS, IDEAS, TWO_CLASS
 
 
 def test_plan_covers_every_table_row_and_ablation() -> None:
@@ -73,7 +74,7 @@ def test_every_ablation_arm_runs_under_consecutive_seeds() -> None:
             experiment = plan_experiment(base, planned)
             arms.setdefault(planned.variant, []).append(experiment.config.train.seed)
             run_ids.add(experiment.run_id)
-    assert set(arms) == {None, *(a.variant for a in ABLATIONS)}
+    assert set(arms) == {None, *(a.variant for a in (*ABLATIONS, *IDEAS))}
     assert all(sorted(seeds) == list(range(4, 4 + ABLATION_SEEDS)) for seeds in arms.values())
     assert len(run_ids) == ABLATION_SEEDS * len(arms)
     assert PlannedRun("one-shot-lstm-attention", seed_offset=2).label == "one-shot-lstm-attention@seed+2"
@@ -103,6 +104,7 @@ def test_runs_train_in_parallel_workers_once(tmp_path: Path, tiny_profile: str, 
                                             capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("LSTMATTN_DATA_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(parallel, "POLL_SECONDS", 0.05)  # tiny runs end within one default poll
+    monkeypatch.setenv(PROGRESS_ENV, "bar")  # a terminal's bar, though captured (a log gets lines: test_progress.py)
     plan = [PlannedRun("classifier-resnet18"), PlannedRun("mask-rcnn"),
             PlannedRun("classifier-resnet18", TWO_CLASS, model={"num_image_classes": 2})]
     experiments = [plan_experiment(tiny_profile, p) for p in plan]

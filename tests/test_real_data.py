@@ -185,13 +185,18 @@ def test_real_tables_show_published_values_and_targets(tmp_path: Path) -> None:
     assert list(table.frame["model"]) == [ONE_SHOT, "classifier-resnet18"]
     assert table.ours(ONE_SHOT, "F1") == pytest.approx(96.0) and table.ours(ONE_SHOT, "AUC") == pytest.approx(99.0)
     shown = table.display_frame()
-    assert {"F1 published", "F1 ours", "F1 Δ", "AUC ours"} <= set(shown) and "AUC published" not in shown
-    assert shown.loc[0, "F1 published"] == "97.31" and shown.loc[0, "F1 Δ"] == "-1.31"
+    assert {"F1 published", "F1 ours", "AUC ours"} <= set(shown) and "AUC published" not in shown
+    # Published on other splits under other protocols: side by side, never subtracted.
+    assert shown.loc[0, "F1 published"] == "97.31" and list(shown).index("F1 ours") == list(shown).index("F1 published") + 1
+    assert not any("Δ" in column for column in shown) and not any("Δ" in note for note in table.all_notes())
+    assert table.frame["F1 Δ"].isna().all()
     notes = " ".join(table.notes)
     assert "F1 >= 95.00 %: reached (measured 96.00 %)" in notes and "best classifier" in notes and "NOT reached" in notes
     assert "no patient ids" in notes and COMMIT[:12] in table.banner
     lesions = real_segmentation_table(tmp_path, REAL_DATA_PROFILE)
     assert lesions.ours(ONE_SHOT, "GGO Dice") == pytest.approx(0.61)
+    shown = lesions.display_frame()
+    assert shown.loc[0, "GGO Dice published"] == "0.646" and not any("Δ" in column for column in shown)
     notes = " ".join(lesions.notes)
     assert "GGO Dice >= 0.60: reached" in notes and "Consolidation Dice >= 0.35: NOT reached (measured 0.300)" in notes
     assert "48-slice" in notes

@@ -38,6 +38,7 @@ from lstmattn.store.entries import ENTRY_FILE, first_losses, record_verification
 from lstmattn.store.fingerprint import (blob_hash, blobs_at_commit, changed_modules, current_fingerprint,
                                         fingerprint_digest, training_modules)
 from lstmattn.store.resolution import StoreMiss, resolve_sources
+from lstmattn.store.keys import ADDED_FIELDS
 
 #: ``engine_fixtures.TINY_PROFILE_YAML`` without ``max_steps``: three training steps, not a smoke run.
 TINY_YAML = (
@@ -180,6 +181,22 @@ def test_key_ignores_where_a_phantom_run_ran_and_its_loader_processes() -> None:
 def test_key_changes_with_what_training_computes(change: Callable[[Any], tuple[Any, str | None]]) -> None:
     config = get_profile("quick")
     assert store_key(*change(config)).digest != store_key(config, None).digest
+
+
+def test_a_field_added_later_keeps_stored_keys_at_its_neutral_value_and_changes_them_otherwise() -> None:
+    """A config field added after runs were stored is left out of the key at the value that
+    computes what the runs before it computed; the committed entries still match."""
+    config = get_profile("quick")
+    key = store_key(config, None)
+    for dotted, neutral in ADDED_FIELDS.items():
+        section, name = dotted.split(".")
+        assert getattr(getattr(config, section), name) == neutral, dotted
+        assert name not in key.material["config"][section]
+    other = replace(config, model=replace(config.model, attention_pooling="mean"))
+    assert store_key(other, None).digest != key.digest
+    assert store_key(other, None).material["config"]["model"]["attention_pooling"] == "mean"
+    for entry in entries():  # the committed store: every entry is found under its recorded key
+        assert store_key(entry.config(), entry.meta["variant"]).digest == entry.key, entry.run_id
 
 
 def test_real_data_is_identified_by_its_manifest_not_its_folder() -> None:

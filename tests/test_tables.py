@@ -34,8 +34,8 @@ from lstmattn.tables import (
     seed_noise_summary,
     write_table,
 )
-from lstmattn.tables.paper_values import QUOTED, TABLE1, TABLE2
-from lstmattn.variants import ABLATIONS, TWO_CLASS
+from lstmattn.tables.paper_values import QUOTED, QUOTED_CAPTION_SAME_DATA, TABLE1, TABLE2, TABLE2_CAPTION, ap_mean_bounds
+from lstmattn.variants import ABLATIONS, IDEAS, TWO_CLASS
 from result_fixtures import PHANTOM, REAL, THREE, TWO, classification, make_run, segmentation
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lstmattn"
@@ -125,6 +125,44 @@ def test_missing_runs_are_not_run(runs: Path) -> None:
     assert "No evaluated runs" in empty.banner
 
 
+def test_table1_flags_a_printed_mean_ap_that_its_own_row_rules_out(runs: Path) -> None:
+    """The heads-only row prints AP@[0.5:0.95] = 0.435 with AP@0.5 = 0.444 and AP@0.75 =
+    0.379: as AP cannot rise with the IoU threshold, the mean over 0.50-0.95 is at most
+    (5 · 0.444 + 5 · 0.379) / 10. The note is computed from the printed values."""
+    low, high = ap_mean_bounds(0.444, 0.379)
+    assert high == pytest.approx((5 * 0.444 + 5 * 0.379) / 10) and low == pytest.approx((0.444 + 5 * 0.379) / 10)
+    flagged = {row.label: row.cell("AP@[0.5:0.95]").note for row in TABLE1.rows if row.cell("AP@[0.5:0.95]").note}
+    assert list(flagged) == ["Mask R-CNN (heads only)"]
+    assert "0.435" in flagged["Mask R-CNN (heads only)"] and "0.412" in flagged["Mask R-CNN (heads only)"]
+    result = table1(runs, "quick")
+    shown = result.display_frame().set_index("Model")
+    assert shown.loc["Mask R-CNN (heads only)", "AP@[0.5:0.95] paper"] == "0.435 ‡"
+    assert shown.loc["Mask R-CNN", "AP@[0.5:0.95] paper"] == "0.387"
+    assert [note for note in result.all_notes() if note.startswith("‡")] == [f"‡ {flagged['Mask R-CNN (heads only)']}"]
+    assert not any("0.435" in note for note in TABLE1.notes), "the note is generated, not typed into the notes"
+
+
+def test_table2_quotes_its_caption_about_covid_net_ct2_and_states_the_doubt(runs: Path) -> None:
+    result = table2(runs, "quick")
+    ct2 = result.frame.set_index("row").loc["COVID-Net CT-2 [29]"]
+    assert ct2["status"] == "quoted" and ct2["source"] == QUOTED_CAPTION_SAME_DATA != QUOTED
+    notes = result.all_notes()
+    assert any(f"\"{TABLE2_CAPTION}\"" in note for note in notes)
+    assert TABLE2_CAPTION.endswith("COVID-Net CT-2, DenseNet and ResNet models were trained and evaluated on the "
+                                   "same data as our model.")
+    assert any(note.startswith("That sentence is in doubt for COVID-Net CT-2") for note in notes)
+    assert not any("rows 11-16 are quoted from other publications on other data" in note for note in notes)
+    references = next(note for note in notes if note.startswith("Bracketed numbers"))
+    assert "[15] Ter-Sarkisov 2021" in references and "[29] Gunraj et al. 2021" in references
+
+
+def test_table_notes_name_no_file_outside_the_book(runs: Path) -> None:
+    """Notes and sources point to the book's pages, never to the shared reference files."""
+    for result in all_tables(runs, "quick").values():
+        text = " ".join(result.all_notes()) + " ".join(result.frame["source"].fillna("").astype(str))
+        assert "TABLES.md" not in text and "REFERENCE_CODE" not in text, result.name
+
+
 # --------------------------------------------------------------------------- table 2
 def test_table2_rows_literature_and_uncertain_cells(real_runs: Path) -> None:
     runs = real_runs
@@ -138,8 +176,8 @@ def test_table2_rows_literature_and_uncertain_cells(real_runs: Path) -> None:
     assert one_shot["F1 Δ"] == pytest.approx(81.23 - 98.15)
     assert _row(result, "classifier-resnet18")["status"] == "evaluated"
     quoted = result.frame[result.frame["source"] == QUOTED]
-    assert list(quoted["row"]) == [row.label for row in TABLE2.rows[10:]]
-    assert (quoted["status"] == "quoted").all()
+    assert list(quoted["row"]) == [row.label for row in TABLE2.rows[10:15]]
+    assert (result.frame.iloc[10:]["status"] == "quoted").all()
     mask_net = result.frame[result.frame["row"] == "COVID-CT-Mask-Net [23]"].iloc[0]
     assert mask_net["status"] == "quoted" and mask_net["source"].startswith("quoted")
     dre = result.frame[result.frame["row"] == "DRE-Net [25]"].iloc[0]
@@ -282,10 +320,23 @@ def test_ablation_table_delta_vs_default(runs: Path) -> None:
     assert (result.frame.iloc[2:]["status"] == NOT_RUN).all()
     display = result.display_frame()
     assert display.loc[1, "F1 Δ vs default"] == "+2.00" and display.loc[1, "AP@0.5 Δ vs default"] == "+0.050"
-    assert "REFERENCE_CODE.md §6 item 3" in display.loc[1, "Source"]
+    assert "code difference 3 on the page 'The authors' code'" in display.loc[1, "Source"]
     custom = ablation_table(runs, "quick", ["roi_order=confidence", "made_up=1"])
     assert list(custom.frame["row"]) == ["default", "roi_order=confidence", "made_up=1"]
     assert custom.frame["source"].iloc[2] == ""
+
+
+def test_ideas_table_names_the_idea_each_variant_takes_out(runs: Path) -> None:
+    make_run(runs, "one-shot-lstm-attention", variant="attention_pooling=mean", segmentation=segmentation(0.3),
+             test=classification(THREE, {"Normal": 0.9, "CP": 0.8, "COVID-19": 0.7}, 0.7))
+    result = ablation_table(runs, "quick", IDEAS)
+    assert result.name == "ablation_ideas" and "the paper's ideas" in result.title
+    assert list(result.frame["row"]) == ["default"] + [idea.variant for idea in IDEAS]
+    mean = result.frame.set_index("row").loc["attention_pooling=mean"]
+    assert mean["status"] == "variant" and mean["F1 Δ"] == pytest.approx(70.0 - 81.23)
+    assert mean["source"].startswith("instead of attention weights α") and "Eq. 4-5" in mean["source"]
+    assert any("takes one of the paper's own ideas out" in note for note in result.notes)
+    assert "published code" in ablation_table(runs, "quick").notes[0]
 
 
 def test_seed_noise_summary_marks_effects_beyond_the_seed_range(tmp_path: Path) -> None:
@@ -375,7 +426,7 @@ def test_html_rendering(runs: Path) -> None:
 
 def test_all_tables(runs: Path) -> None:
     tables = all_tables(runs, "quick", seed=0)
-    assert list(tables) == ["table1", "table1_lesions", "table2", "table3", "table4", "ablations"]
+    assert list(tables) == ["table1", "table1_lesions", "table2", "table3", "table4", "ablations", "ablation_ideas"]
     assert tables["table1_lesions"].title.endswith("[per_image/lesions]")
     assert all_tables(runs, "quick", seed=1)["table2"].frame["run_id"].isna().all()
 
@@ -392,7 +443,7 @@ def test_cli_tables(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -
     out = tmp_path / "tables"
     assert main(["tables", "--runs", str(runs), "--profile", "quick", "--out", str(out)]) == 0
     names = {p.name for p in out.iterdir()}
-    for name in ("table1", "table1_lesions", "table2", "table3", "table4", "ablations"):
+    for name in ("table1", "table1_lesions", "table2", "table3", "table4", "ablations", "ablation_ideas"):
         assert {f"{name}.csv", f"{name}.md"} <= names
     assert main(["tables", "--runs", str(tmp_path / "missing")]) == 2
 

@@ -152,3 +152,39 @@ def test_rgb_png_bytes_decodes_to_the_same_pixels_as_pillows_png(compress_level:
     with pytest.raises(ValueError, match="uint8"):
         rgb_png_bytes(rgb.astype(np.float32))
 
+
+
+# --------------------------------------------------------------------------- α on lesions
+def test_rois_on_lesions_match_at_iou_one_half_and_entropy_is_normalised():
+    from lstmattn.viz.attention_lesions import alpha_entropy, rois_on_lesions
+
+    rois = np.array([[0, 0, 10, 10], [0, 0, 10, 20], [50, 50, 60, 60], [0, 0, 10, 10]], dtype=np.float32)
+    lesions = np.array([[0, 0, 10, 10]], dtype=np.float32)
+    assert rois_on_lesions(rois, lesions).tolist() == [True, True, False, True]  # IoU 1, 0.5, 0, 1
+    assert rois_on_lesions(rois, np.zeros((0, 4), dtype=np.float32)).tolist() == [False] * 4
+    assert alpha_entropy(np.full(16, 1 / 16)) == pytest.approx(1.0)
+    assert alpha_entropy(np.eye(16)[3]) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_attention_on_lesions_reports_shares_against_uniform_per_class():
+    from conftest import tiny_model_config
+    from lstmattn.model import OneShotLSTMAttention
+    from lstmattn.data.phantom_slice import phantom_class_name
+    from lstmattn.viz.attention_lesions import attention_on_lesions, summarise_attention_on_lesions
+
+    torch.manual_seed(0)
+    model = OneShotLSTMAttention(tiny_model_config(roi_order="confidence")).eval()
+    whole = {"boxes": torch.tensor([[0.0, 0.0, 64.0, 64.0]]), "labels": torch.tensor([2]), "file": "PH520001_3.png"}
+    none = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "file": "PH500002_4.png"}
+    items = [(torch.rand(3, 64, 64), whole), (torch.rand(3, 64, 64), none)]
+    per_slice = attention_on_lesions(model, items, class_of=phantom_class_name, iou=0.0)
+    assert list(per_slice["class"]) == ["COVID-19", "Normal"]
+    first, second = per_slice.iloc[0], per_slice.iloc[1]
+    assert first["RoIs on a lesion"] == model.config.roi_batch_size and first["uniform share"] == pytest.approx(1.0)
+    assert first["α POS share"] == pytest.approx(1.0, abs=1e-5) and first["α NEG share"] == pytest.approx(1.0, abs=1e-5)
+    assert second["RoIs on a lesion"] == 0 and second["α POS share"] == 0.0
+    assert 0.0 <= first["entropy α POS"] <= 1.0
+    summary = summarise_attention_on_lesions(per_slice).set_index("class")
+    assert list(summary.index) == ["COVID-19", "Normal", "all"]
+    assert summary.loc["all", "slices"] == 2 and summary.loc["all", "slices with an RoI on a lesion"] == 1
+    assert np.isnan(summary.loc["Normal", "mean α POS share"])

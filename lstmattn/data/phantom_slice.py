@@ -4,6 +4,7 @@ windowed to 8 bits exactly like COVIDx-CT, with its label map and instances."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,8 @@ __all__ = [
     "LABEL_CONSOLIDATION",
     "PhantomSlice",
     "patient_id",
+    "class_of_phantom_file",
+    "phantom_class_name",
     "generate_slice",
     "label_map_instances",
 ]
@@ -74,6 +77,20 @@ def _split_code(split: str) -> int:
 def patient_id(class_id: int, patient: int, split: str) -> str:
     """Phantom patient id, prefixed ``PH`` so it is never mistaken for a real one."""
     return f"PH{_split_code(split)}{class_id}{patient:04d}"
+
+
+def class_of_phantom_file(name: str) -> int | None:
+    """The image class of a phantom slice from its file name (``<patient_id>_<slice>.png``
+    or ``<prefix>_<patient_id>_0_<slice>.png``, see :func:`patient_id`); ``None`` when
+    the name holds no phantom patient id."""
+    match = re.search(r"PH\d(\d)\d{4}", name.replace("\\", "/").rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else None
+
+
+def phantom_class_name(name: str) -> str | None:
+    """The image class name (``IMAGE_CLASS_NAMES``) of :func:`class_of_phantom_file`."""
+    class_id = class_of_phantom_file(name)
+    return None if class_id is None else IMAGE_CLASS_NAMES[class_id]
 
 
 def _rng(seed: int, split: str, class_id: int, number: int, stream: int) -> np.random.Generator:

@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import yaml
 from PIL import Image
-from tqdm import tqdm
 
 from lstmattn.data.covidx import CNCB_NAME_PREFIXES
 from lstmattn.data.phantom_config import (
@@ -40,6 +39,7 @@ from lstmattn.data.phantom_config import (
 from lstmattn.data.phantom_slice import SPLIT_CODES, generate_slice
 from lstmattn.errors import ConfigError, DataError
 from lstmattn.labels import IMAGE_CLASS_NAMES
+from lstmattn.progress import progress_bar
 
 __all__ = ["CLASSIFICATION_SPLITS", "SEGMENTATION_CLASS_CYCLE", "MANIFEST_NAME", "write_phantom_dataset"]
 
@@ -93,7 +93,7 @@ def _run_jobs(jobs: list[_Job], root: Path, config: PhantomConfig, seed: int, pr
     """Split-file lines of ``jobs`` in order; slices are generated in parallel when worth it."""
     work = partial(_write_job, root=root, config=config, seed=seed)
     workers = min(os.cpu_count() or 1, 8)
-    bar = partial(tqdm, total=len(jobs), desc="phantoms", unit="slice", disable=not progress)
+    bar = partial(progress_bar, total=len(jobs), desc="phantoms", unit="slice", disable=not progress)
     if workers < 2 or len(jobs) < 64:
         return list(bar(map(work, jobs)))
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -179,7 +179,7 @@ def write_phantom_dataset(
             COVID-19, 3/8 CP, 1/8 Normal).
         config: generator settings.
         seed: base seed; every slice has its own generator derived from it.
-        progress: show a tqdm progress bar.
+        progress: show progress (:func:`~lstmattn.progress.progress_bar`).
 
     If ``out_dir`` already holds a complete data set with the same parameters it is
     returned untouched; a different data set (or any other non-empty folder) raises

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Iterable
 
 from PIL import Image
-from tqdm import tqdm
 
 from lstmattn.data.covidx import parse_class_digit_list, parse_covidx_split
 from lstmattn.data.ictcf import parse_ictcf_split
@@ -37,6 +36,7 @@ from lstmattn.data.manifests import Manifest, SplitSpec, available_manifests, co
 from lstmattn.data.splits import canonical_list_bytes, parse_name_list
 from lstmattn.errors import DataError
 from lstmattn.io import natural_key
+from lstmattn.progress import progress_bar
 
 __all__ = ["PROBLEM_KINDS", "Problem", "VerifyReport", "detect_manifest", "verify_dataset"]
 
@@ -313,8 +313,8 @@ def verify_dataset(
     workers = workers or min(16, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(lambda job: _check_job(job, manifest.mask_values), jobs.values(), chunksize=64)
-        for problems in tqdm(results, total=len(jobs), desc=f"checking {manifest.name} images",
-                             unit="img", disable=not progress, leave=False):
+        for problems in progress_bar(results, total=len(jobs), desc=f"checking {manifest.name} images",
+                                     unit="img", disable=not progress, leave=False):
             report.problems += problems
     report.checked.append(f"{len(jobs):,} images" + (" and masks" if masks is not None else "") + f" under {images}")
     if manifest.content_sha256 is not None:

@@ -24,11 +24,11 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from lstmattn.data.joint import collate_detection
 from lstmattn.labels import LESION_LABELS, class_names_for
 from lstmattn.metrics import ConfusionMatrixMetric, DiceMetric, MaskAPMetric, roc_auc_ci
+from lstmattn.progress import progress_bar
 
 __all__ = [
     "inference_batch_size",
@@ -71,7 +71,7 @@ def predict_classification(
     model.eval()
     names = class_names_for(num_classes)
     rows = []
-    for images, targets in tqdm(_batches(model, dataset, batch_size), desc="classify", disable=not progress, leave=False):
+    for images, targets in progress_bar(_batches(model, dataset, batch_size), desc="classify", disable=not progress, leave=False):
         outputs = model([image.to(device) for image in images])
         for target, output in zip(targets, outputs):
             logit, probability = output["class_logits"].cpu(), output["class_probs"].cpu()
@@ -141,7 +141,7 @@ def segmentation_metrics(
         for scope in ("all_classes", "lesions")
     }
     dice = DiceMetric()
-    for images, targets in tqdm(_batches(model, dataset, batch_size), desc="segment", disable=not progress, leave=False):
+    for images, targets in progress_bar(_batches(model, dataset, batch_size), desc="segment", disable=not progress, leave=False):
         outputs = model([image.to(device) for image in images])
         predictions = [{k: output[k].cpu() for k in ("masks", "scores", "labels")} for output in outputs]
         truths = [{"masks": t["masks"], "labels": t["labels"]} for t in targets]

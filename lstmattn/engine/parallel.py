@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from tqdm import tqdm as tqdm_std
-from tqdm.auto import tqdm
 
 from lstmattn.engine.experiment import Experiment, ensure_run
 from lstmattn.errors import LstmattnError
 from lstmattn.io import worker_count
+from lstmattn.progress import progress_bar
 
 __all__ = ["default_jobs", "TrainingFailed", "TrainingProgress", "expected_cost", "train_experiments"]
 
@@ -75,14 +75,15 @@ class TrainingFailed(LstmattnError):
 
 class TrainingProgress:
     """One overall bar over every planned run: steps done / total, elapsed, ETA and the
-    runs in flight. It reads what the workers write anyway: the planned step count in
-    each run's ``record.json`` and the last step in its ``log.jsonl``; a run not started
-    yet counts as the mean size of the started ones."""
+    runs in flight (where the output is not a terminal, a line every few per cent instead:
+    :func:`~lstmattn.progress.progress_bar`). It reads what the workers write anyway: the
+    planned step count in each run's ``record.json`` and the last step in its
+    ``log.jsonl``; a run not started yet counts as the mean size of the started ones."""
 
     def __init__(self, experiments: Sequence[Experiment], runs_at: Path, *, enabled: bool = True) -> None:
         self.experiments, self.runs_at = list(experiments), runs_at
-        self.bar = tqdm(total=0, unit="step", desc="training", disable=not enabled, dynamic_ncols=True,
-                        mininterval=1.0 if enabled else 0.0)
+        self.bar = progress_bar(total=0, unit="step", desc="training", disable=not enabled, dynamic_ncols=True,
+                                mininterval=1.0 if enabled else 0.0)
 
     def _steps(self, experiment: Experiment) -> tuple[int | None, int]:
         run = experiment.folder(self.runs_at)
@@ -105,8 +106,10 @@ class TrainingProgress:
         totals = [t for t, _ in known if t is not None]
         mean = sum(totals) / len(totals) if totals else 0
         self.bar.total = int(sum(totals) + mean * (len(known) - len(totals)))
+        text = "in flight: " + ", ".join(e.run_id for e in in_flight) if in_flight else "starting the runs"
+        self.bar.set_postfix_str(text, refresh=False)  # before update(), which may write a log line
         self.bar.update(sum(d for _, d in known) - self.bar.n)
-        self.stage("in flight: " + ", ".join(e.run_id for e in in_flight) if in_flight else "starting the runs")
+        self.bar.refresh()
 
     def stage(self, text: str) -> None:
         """Say what is going on beside the bar, and redraw it (its elapsed time with it)."""

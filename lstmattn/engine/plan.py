@@ -1,7 +1,8 @@
 """The run plan: every run the book's chapters read, declared once.
 
 :data:`CHAPTER_RUNS` maps a chapter number to the :class:`PlannedRun`-s it shows: the
-one-shot model, its baselines, the ablation variants of :mod:`lstmattn.variants` and the
+one-shot model, its baselines, the ablation variants of :mod:`lstmattn.variants` (the
+paper-vs-code differences and the paper's ideas taken out) and the
 two-class runs of Table 4 (under the ``paper`` profile with Table 4's ResNeXt50+FPN
 backbone, :data:`TABLE4_BACKBONE`) and chapter 7's runs on real CT slices
 (:data:`REAL_DATA_RUNS`, under their own profile :data:`REAL_DATA_PROFILE` and the book's
@@ -21,7 +22,7 @@ from lstmattn.config import ExperimentConfig, get_profile, with_real_data
 from lstmattn.engine.experiment import Experiment, with_training
 from lstmattn.model.baselines import AFFINITY, CLASSIFIERS, MASK_RCNN, MASK_RCNN_HEADS_ONLY
 from lstmattn.labels import ONE_SHOT
-from lstmattn.variants import ABLATIONS, TWO_CLASS
+from lstmattn.variants import ABLATIONS, IDEAS, TWO_CLASS
 
 __all__ = [
     "PlannedRun",
@@ -114,7 +115,7 @@ ABLATION_SEEDS = 3
 _ONE_SHOT = PlannedRun(ONE_SHOT)
 _AFFINITY = PlannedRun(AFFINITY)
 _ABLATIONS = tuple(PlannedRun(ONE_SHOT, a.variant, **{a.section: dict(a.overrides)}, seed_offset=offset)
-                   for offset in range(ABLATION_SEEDS) for a in ABLATIONS)
+                   for offset in range(ABLATION_SEEDS) for a in (*ABLATIONS, *IDEAS))
 _DEFAULT_REPEATS = tuple(PlannedRun(ONE_SHOT, seed_offset=offset) for offset in range(1, ABLATION_SEEDS))
 _TWO_CLASS = tuple(PlannedRun(name, TWO_CLASS, model={"num_image_classes": 2}, paper_backbone=TABLE4_BACKBONE)
                    for name in (ONE_SHOT, AFFINITY))

@@ -37,7 +37,6 @@ from typing import Any, Mapping
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from lstmattn.config import ExperimentConfig, from_dict, get_profile, to_dict
 from lstmattn.data.joint import OneShotSampler
@@ -52,6 +51,7 @@ from lstmattn.engine.schedule import learning_rate
 from lstmattn.errors import ConfigError, LstmattnError
 from lstmattn.losses import CLASSIFICATION_LOSS_NAME, SEGMENTATION_LOSS_NAMES, segmentation_loss
 from lstmattn.model import create
+from lstmattn.progress import progress_bar
 
 __all__ = ["TrainingState", "resolve_device", "build_model", "train"]
 
@@ -269,7 +269,7 @@ def _train_locked(
                            log_bytes=run.log_size())
         save_checkpoint(payload, run.checkpoint(name))
 
-    bar = tqdm(total=total_steps, initial=state.step, desc=f"train {run.run_id}", disable=not (progress and is_main))
+    bar = progress_bar(total=total_steps, initial=state.step, desc=f"train {run.run_id}", disable=not (progress and is_main))
     while state.step < total_steps:
         sampler.set_epoch(state.epoch, start_step=min(state.step_in_epoch * batch, len(sampler)))
         pairs = list(sampler)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MaskSieve", "RoIVectoriser", "LSTMAttention", "AttentionOutput", "AttentionLayer"]
+__all__ = ["MaskSieve", "RoIVectoriser", "LSTMAttention", "AttentionOutput", "AttentionLayer", "attend", "pool_uniformly"]
 
 
 class MaskSieve(nn.Module):
@@ -65,23 +65,34 @@ class LSTMAttention(nn.Module):
     """§3.7.2 LSTM with dot-product attention over its own hidden states (Eq. 1-7).
 
     For a sequence X (B×β×C):
-        Eq. 1, 3: H, o = LSTM(X)     H = (h_1 … h_β), o = h_β (last hidden state)
+        Eq. 1:    H, o = LSTM(X)      o = h_β, the last hidden state
+        Eq. 3:    H = [h_1 … h_β]     the stack of hidden states
         Eq. 2:    z = Linear(o)
         Eq. 4:    w_k = h_kᵀ z
         Eq. 5:    α = softmax(w)      over the β positions
         Eq. 6:    c = Σ_k α_k h_k
         Eq. 7:    o' = z + c
+
+    ``pooling="mean"`` (an ablation, chapter 5) replaces Eq. 4-5 by α_k = 1/β, so that c
+    is the mean hidden state and the attention has nothing to learn.
     """
 
-    def __init__(self, input_size: int, hidden_size: int = 256) -> None:
+    def __init__(self, input_size: int, hidden_size: int = 256,
+                 pooling: Literal["attention", "mean"] = "attention") -> None:
         super().__init__()
+        if pooling not in ("attention", "mean"):
+            raise ValueError(f"pooling must be 'attention' or 'mean', got {pooling!r}")
+        self.pooling = pooling
         self.lstm = nn.LSTM(input_size=input_size, hidden_size=hidden_size, batch_first=True)
         self.linear = nn.Linear(hidden_size, hidden_size)
 
     def forward(self, sequence: Tensor) -> tuple[Tensor, Tensor]:
         """Returns ``(o' FloatTensor[B, hidden], α FloatTensor[B, β])``."""
         hidden_states, (last_hidden, _) = self.lstm(sequence)
-        return attend(hidden_states, self.linear(last_hidden[-1]))
+        z = self.linear(last_hidden[-1])
+        if self.pooling == "mean":
+            return pool_uniformly(hidden_states, z)
+        return attend(hidden_states, z)
 
 
 def attend(hidden_states: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
@@ -92,9 +103,23 @@ def attend(hidden_states: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
     return z + context, alpha
 
 
+def uniform_weights(batch: int, beta: int, like: Tensor) -> Tensor:
+    """α_k = 1/β for every position: ``FloatTensor[batch, β]`` on ``like``'s device and dtype."""
+    return torch.full((batch, beta), 1.0 / beta, device=like.device, dtype=like.dtype)
+
+
+def pool_uniformly(hidden_states: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+    """Eq. 6-7 with α_k = 1/β instead of Eq. 4-5: returns (z + mean_k h_k, α)."""
+    batch, beta = hidden_states.shape[:2]
+    return z + hidden_states.mean(dim=1), uniform_weights(batch, beta, hidden_states)
+
+
 @dataclass
 class AttentionOutput:
-    """o'_POS, o'_NEG (``FloatTensor[B, hidden]``) and their weights α (``FloatTensor[B, β]``)."""
+    """o'_POS, o'_NEG (``FloatTensor[B, hidden]``) and their weights α (``FloatTensor[B, β]``).
+
+    Without a negative branch (``AttentionLayer(negative_branch=False)``) o'_NEG is zero and
+    α_NEG uniform: placeholders that keep the shapes, not outputs of a branch."""
 
     positive: Tensor
     negative: Tensor
@@ -107,7 +132,8 @@ class AttentionLayer(nn.Module):
 
     Both branches read the same sequence; they differ by their weights and by the sign
     they take in the Δσ loss (Eq. 9), which makes one class-positive and one
-    class-negative.
+    class-negative. ``negative_branch=False`` (an ablation, chapter 5) keeps the positive
+    branch alone; ``pooling`` is :class:`LSTMAttention`'s.
     """
 
     def __init__(
@@ -117,12 +143,14 @@ class AttentionLayer(nn.Module):
         hidden_size: int = 256,
         sieve_blocks: int = 1,
         sieve_order: Literal["paper", "reference"] = "paper",
+        pooling: Literal["attention", "mean"] = "attention",
+        negative_branch: bool = True,
     ) -> None:
         super().__init__()
         self.sieve = MaskSieve(channels, sieve_blocks, sieve_order)
         self.vectoriser = RoIVectoriser(channels)
-        self.positive = LSTMAttention(channels, hidden_size)
-        self.negative = LSTMAttention(channels, hidden_size)
+        self.positive = LSTMAttention(channels, hidden_size, pooling)
+        self.negative = LSTMAttention(channels, hidden_size, pooling) if negative_branch else None
 
     def forward(self, roi_features: Tensor) -> AttentionOutput:
         """``roi_features``: ``FloatTensor[B, β, C, 28, 28]`` in sequence order."""
@@ -130,5 +158,8 @@ class AttentionLayer(nn.Module):
         vectors = self.vectoriser(self.sieve(roi_features.flatten(0, 1)))
         sequence = vectors.view(batch, beta, -1)
         positive, alpha_positive = self.positive(sequence)
-        negative, alpha_negative = self.negative(sequence)
+        if self.negative is None:
+            negative, alpha_negative = torch.zeros_like(positive), uniform_weights(batch, beta, positive)
+        else:
+            negative, alpha_negative = self.negative(sequence)
         return AttentionOutput(positive, negative, alpha_positive, alpha_negative)

@@ -117,13 +117,15 @@ class OneShotLSTMAttention(MaskRCNN):
             hidden_size=config.lstm_hidden_size,
             sieve_blocks=config.sieve_blocks,
             sieve_order=config.sieve_order,
+            pooling=config.attention_pooling,
+            negative_branch=config.negative_branch,
         )
         self.positive_head = ImageClassificationHead(
             config.lstm_hidden_size, config.classifier_hidden_size, config.num_image_classes
         )
         self.negative_head = ImageClassificationHead(
             config.lstm_hidden_size, config.classifier_hidden_size, config.num_image_classes
-        )
+        ) if config.negative_branch else None
         self.class_delta = DeltaLogits()
 
     # ----------------------------------------------------------------- modes
@@ -232,7 +234,10 @@ class OneShotLSTMAttention(MaskRCNN):
         rois = self.roi_classification(features, proposals, image_list.image_sizes, pooled_box_features)
         attention = self.attention(rois.features)
         positive_logits = self.positive_head(attention.positive)
-        negative_logits = self.negative_head(attention.negative)
+        if self.negative_head is None:  # one branch (an ablation): h(x_NEG) = 0, Δ = h(x_POS)
+            negative_logits = torch.zeros_like(positive_logits)
+        else:
+            negative_logits = self.negative_head(attention.negative)
         return ClassificationOutput(
             positive_logits=positive_logits,
             negative_logits=negative_logits,

@@ -74,7 +74,7 @@ def select_rois(
     beta: int,
     score_thresh: float,
     nms_thresh: float,
-    order: Literal["confidence", "distance"],
+    order: Literal["confidence", "distance", "shuffled"],
 ) -> tuple[Tensor, Tensor, Tensor, int]:
     """§3.6 box selection in one image: the β RoIs of the sequence, in sequence order.
 
@@ -86,8 +86,10 @@ def select_rois(
         beta: β, the sequence length.
         score_thresh: θ; boxes with confidence ≤ θ are removed (θ < 0 keeps all).
         nms_thresh: the IoU of the class-wise NMS (0.25 in the paper's model).
-        order: ``"confidence"`` (decreasing, §3.7.1) or ``"distance"`` (ascending
-            distance of the top-left corner from the image origin, §4.1).
+        order: ``"confidence"`` (decreasing, §3.7.1), ``"distance"`` (ascending
+            distance of the top-left corner from the image origin, §4.1) or
+            ``"shuffled"`` (a random permutation from torch's generator on every call: an
+            ablation that tests whether the sequence order carries information).
 
     Returns:
         ``(boxes FloatTensor[β, 4], scores FloatTensor[β], labels Int64Tensor[β],
@@ -115,6 +117,9 @@ def select_rois(
         distance = torch.hypot(boxes[:, 0], boxes[:, 1])
         ranked = torch.sort(distance, stable=True).indices
         boxes, scores, labels = boxes[ranked], scores[ranked], labels[ranked]
+    elif order == "shuffled":
+        ranked = torch.randperm(boxes.shape[0]).to(boxes.device)
+        boxes, scores, labels = boxes[ranked], scores[ranked], labels[ranked]
     return boxes, scores, labels, int(keep.numel())
 
 
@@ -130,7 +135,8 @@ class RoIClassificationBranch(nn.Module):
 
     Order (§3.7.1 vs §4.1): ``"confidence"`` keeps decreasing confidence (§3.7.1);
     ``"distance"`` sorts by the distance of each box's top-left corner from the image
-    origin, ascending (§4.1's reported model, and the reference code).
+    origin, ascending (§4.1's reported model, and the reference code); ``"shuffled"``
+    draws a random order on every pass (an ablation, chapter 5).
 
     Weight copy (§3.6): ``policy="best"`` copies when the segmentation loss is below the
     best loss seen so far (the paper's "improvement"); ``"previous"`` copies when it is
@@ -149,15 +155,15 @@ class RoIClassificationBranch(nn.Module):
         beta: int = 16,
         score_thresh: float = -0.01,
         nms_thresh: float = 0.25,
-        order: Literal["confidence", "distance"] = "confidence",
+        order: Literal["confidence", "distance", "shuffled"] = "confidence",
         policy: Literal["best", "previous"] = "best",
         smoothing: Literal["none", "epoch_mean"] = "none",
     ) -> None:
         super().__init__()
         if beta < 1:
             raise ValueError(f"beta must be >= 1, got {beta}")
-        if order not in ("confidence", "distance"):
-            raise ValueError(f"order must be 'confidence' or 'distance', got {order!r}")
+        if order not in ("confidence", "distance", "shuffled"):
+            raise ValueError(f"order must be 'confidence', 'distance' or 'shuffled', got {order!r}")
         if policy not in ("best", "previous"):
             raise ValueError(f"policy must be 'best' or 'previous', got {policy!r}")
         if smoothing not in ("none", "epoch_mean"):

@@ -4,7 +4,10 @@ A stored run is found by :func:`store_key`, a SHA-256 over three things and noth
 
 * the **semantic config**, :func:`semantic_config`: the resolved
   :class:`~lstmattn.config.ExperimentConfig` without the fields that say where the data
-  lie or how many loader processes fed it (:data:`NON_SEMANTIC_FIELDS`). The seed and
+  lie or how many loader processes fed it (:data:`NON_SEMANTIC_FIELDS`), and without a
+  field added to the config after runs were stored while it holds the value that
+  computes what the runs before it computed (:data:`ADDED_FIELDS`), so that a new
+  option leaves every stored key as it was. The seed and
   ``train.max_steps`` stay in: a smoke run (``max_steps`` set) has a key of its own and
   can never stand in for a full-length run;
 * the **variant** name (an ablation, the two-class runs), as ``record.json`` names it;
@@ -24,13 +27,22 @@ from typing import Any, Mapping
 from lstmattn.config import ExperimentConfig, to_dict
 from lstmattn.data.manifests import available_manifests, load_manifest
 
-__all__ = ["NON_SEMANTIC_FIELDS", "DATA_PATH_FIELDS", "StoreKey", "semantic_config", "data_identity", "store_key"]
+__all__ = ["NON_SEMANTIC_FIELDS", "DATA_PATH_FIELDS", "ADDED_FIELDS", "StoreKey", "semantic_config", "data_identity", "store_key"]
 
 #: Config fields that say where the data lie: replaced by the data identity in the key.
 DATA_PATH_FIELDS: tuple[str, ...] = ("root", "segmentation_root", "ictcf_root")
 
 #: Dotted config fields that do not change what training computes.
 NON_SEMANTIC_FIELDS: tuple[str, ...] = (*(f"data.{name}" for name in DATA_PATH_FIELDS), "train.num_workers")
+
+#: Dotted config fields added after the store's first runs → the value that reproduces
+#: what runs before the field computed. At that value a field is left out of the key
+#: (stored keys stay valid); at any other value it is in it. A field enters this table
+#: in the change that adds it, and never leaves it.
+ADDED_FIELDS: Mapping[str, Any] = {
+    "model.attention_pooling": "attention",
+    "model.negative_branch": True,
+}
 
 #: Hex digits of the key used in folder names (the full digest is in ``entry.json``).
 SHORT_KEY = 12
@@ -49,11 +61,16 @@ class StoreKey:
 
 
 def semantic_config(config: ExperimentConfig) -> dict[str, Any]:
-    """``to_dict(config)`` without :data:`NON_SEMANTIC_FIELDS`."""
+    """``to_dict(config)`` without :data:`NON_SEMANTIC_FIELDS`, and without each field of
+    :data:`ADDED_FIELDS` that holds its listed value."""
     values = to_dict(config)
     for dotted in NON_SEMANTIC_FIELDS:
         section, name = dotted.split(".")
         values[section].pop(name, None)
+    for dotted, neutral in ADDED_FIELDS.items():
+        section, name = dotted.split(".")
+        if name in values[section] and values[section][name] == neutral:
+            del values[section][name]
     return values
 
 

@@ -1,18 +1,21 @@
 """Layer 5: the paper's Tables 1-4, the ablation table and chapter 7's real-CT tables, as
 pure formatting of run results.
 
-Every table puts the paper's value, ours and Δ = ours − paper side by side, one row
-per model and run (with run id, profile, data set, seed and commit), and carries a
-banner that says which data and profile produced it. On synthetic phantom data the
-banner says plainly that the numbers are not a reproduction of the paper.
+Every table puts the paper's value and ours side by side (with Δ = ours − paper only
+for runs on the paper's own data), one row per model and run (with run id, profile,
+data set, seed and commit), and carries a banner that says which data and profile
+produced it. On synthetic phantom data the banner says plainly that the numbers are not
+a reproduction of the paper.
 
 Sources of numbers:
 
 * ours — the runs' result files, read by :func:`lstmattn.results.read_runs`;
 * the paper — :mod:`lstmattn.tables.paper_values` (uncertain cells flagged with ``†``
-  and never used for Δ; rows quoted from other publications marked as such);
+  and never used for Δ; printed values that contradict their own row flagged with ``‡``
+  and a generated note; rows quoted from other publications marked as such);
 * results published on chapter 7's real data sets (not the paper's) —
-  :mod:`lstmattn.tables.published_values`, with the protocol differences.
+  :mod:`lstmattn.tables.published_values`, shown beside ours with the protocol
+  differences and never subtracted from ours (other splits, other training).
 
 Formats: Tables 2-4 in percent with two decimals and the bootstrap 95 % interval,
 ``95.10 (93.20–96.80)``; Table 1 as AP fractions with three decimals (the segmentation

@@ -1,9 +1,10 @@
-"""The ablation table (chapter 5): paper-vs-reference-code variants against the default run.
+"""The ablation tables (chapter 5): one-shot model variants against the default run.
 
-Each variant (:data:`lstmattn.variants.ABLATIONS`) changes one setting of the default
-one-shot run from the paper's description to the authors' published code
-(``REFERENCE_CODE.md`` §6); the table shows F1 (Eq. 13), COVID-19 sensitivity (Eq. 11)
-and mask AP@0.5 (§4.2), each with Δ = variant − default of the same seed.
+Two families: each variant of :data:`lstmattn.variants.ABLATIONS` changes one setting of
+the default one-shot run from the paper's description to the authors' published code
+(numbered as the book's page "The authors' code" numbers them: ``Ablation.item``); each of :data:`lstmattn.variants.IDEAS` takes one of the
+paper's own ideas out of the model. A table shows F1 (Eq. 13), COVID-19 sensitivity
+(Eq. 11) and mask AP@0.5 (§4.2), each with Δ = variant − default of the same seed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from lstmattn.tables.format import NOT_RUN, is_missing
 from lstmattn.labels import ONE_SHOT
 from lstmattn.tables.result import TableResult
 from lstmattn.tables.rows import Row, classification_values, frame, run_meta, segmentation_values, used_runs
-from lstmattn.variants import ABLATIONS, Ablation, ablation
+from lstmattn.variants import ABLATIONS, Ablation, IdeaAblation, ablation
 
 __all__ = ["ablation_table", "seed_noise_summary", "effects_beyond_noise"]
 
@@ -39,21 +40,51 @@ def _values(run: RunResults, ap_variant: str) -> tuple[Row, int | None]:
     return values, test.n if test is not None else None
 
 
-def _description(variant: str | Ablation) -> tuple[str, str]:
+_Variant = str | Ablation | IdeaAblation
+
+#: Per family: table name, title, and the note that says what a variant is.
+_FAMILIES = {
+    "differences": ("ablations", "Ablations: paper vs reference code",
+                    "Each variant changes one setting of the default run from the paper's description to the authors' "
+                    "published code (or to §3's reading where §4 reports another)"),
+    "ideas": ("ablation_ideas", "Ablations: the paper's ideas taken out",
+              "Each variant takes one of the paper's own ideas out of the default run and trains it at the same "
+              "budget"),
+}
+
+
+def _known(variant: _Variant) -> Ablation | IdeaAblation | None:
+    return variant if isinstance(variant, (Ablation, IdeaAblation)) else ablation(variant)
+
+
+def _family(variants: Sequence[_Variant]) -> str:
+    """``"ideas"`` when every variant is one of the paper's ideas taken out, else ``"differences"``."""
+    known = [_known(variant) for variant in variants]
+    return "ideas" if known and all(isinstance(k, IdeaAblation) for k in known) else "differences"
+
+
+def _description(variant: _Variant) -> tuple[str, str]:
     """(name, description) of a variant; unknown names have no description."""
-    known = variant if isinstance(variant, Ablation) else ablation(variant)
+    known = _known(variant)
     if known is None:
         return str(variant), ""
+    if isinstance(known, IdeaAblation):
+        return known.variant, f"instead of {known.idea}: {known.instead}"
     if known.default:  # the default is §4's reported model; the variant is §3's reading
         return known.variant, (f"variant: {known.paper}; default: {known.default} (code: {known.code}; "
-                               f"REFERENCE_CODE.md §6 item {known.item})")
-    return known.variant, f"code: {known.code} (paper: {known.paper}; REFERENCE_CODE.md §6 item {known.item})"
+                               f"{_code_difference(known.item)})")
+    return known.variant, f"code: {known.code} (paper: {known.paper}; {_code_difference(known.item)})"
+
+
+def _code_difference(item: int) -> str:
+    """Where the book describes code difference ``item``: its page "The authors' code"."""
+    return f"code difference {item} on the page 'The authors' code'"
 
 
 def ablation_table(
     runs_root: str | Path,
     profile: str = "quick",
-    variants: Sequence[str | Ablation] | None = None,
+    variants: Sequence[_Variant] | None = None,
     *,
     model: str = ONE_SHOT,
     ap_variant: str = "per_image/all_classes",
@@ -63,7 +94,9 @@ def ablation_table(
     run: F1, COVID-19 sensitivity and AP@0.5, each with Δ vs the default of the same seed.
 
     ``variants`` defaults to the 'paper vs reference code' ablations of
-    :data:`lstmattn.variants.ABLATIONS`; unknown names are shown without description.
+    :data:`lstmattn.variants.ABLATIONS`; :data:`lstmattn.variants.IDEAS` gives the table of
+    the paper's ideas taken out (its own name and title); unknown names are shown without
+    description.
     ``seed`` keeps the runs of one seed or of several (one row per run; the repeats
     :func:`seed_noise_summary` compares), ``None`` every run.
     """
@@ -84,8 +117,10 @@ def ablation_table(
             rows.append({**base, "status": status, **run_meta(run, n), **values})
         return rows
 
+    variants = tuple(variants) if variants is not None else ABLATIONS
+    name_of_table, title, lead = _FAMILIES[_family(variants)]
     rows = rows_for("default", None, "profile defaults (paper as written)")
-    for variant in variants if variants is not None else ABLATIONS:
+    for variant in variants:
         name, description = _description(variant)
         rows += rows_for(name, name, description)
     defaults = {row["seed"]: row for row in rows if row["status"] == "default"}
@@ -96,14 +131,13 @@ def ablation_table(
             base_value = reference.get(f"{column} ours", np.nan) if reference else np.nan
             row[f"{column} Δ"] = np.nan if is_missing(ours) or is_missing(base_value) else float(ours - base_value)
     notes = (
-        "Each variant changes one setting of the default run from the paper's description to the authors' "
-        "published code; Δ = variant − default of the same seed.",
+        f"{lead}; Δ = variant − default of the same seed.",
         f"F1 and COVID-19 sensitivity in percent with bootstrap 95 % intervals; AP@0.5 as a fraction ({ap_variant}).",
         "A Δ smaller than the width of the intervals is not evidence of an effect, least of all with one seed.",
     )
     table = frame(rows, _COLUMNS, with_paper=False)
     table.insert(2, "variant", [row["variant"] for row in rows])
-    return TableResult("ablations", f"Ablations: paper vs reference code ({model})", _COLUMNS, _UNITS, table,
+    return TableResult(name_of_table, f"{title} ({model})", _COLUMNS, _UNITS, table,
                        banner(used_runs(runs, rows, ("default", "variant")), profile, root), notes,
                        reference="default")
 

@@ -15,6 +15,7 @@ __all__ = [
     "NOT_AVAILABLE",
     "QUOTED_NOT_RERUN",
     "UNCERTAIN_MARK",
+    "INCONSISTENT_MARK",
     "DASH",
     "decimals_for",
     "is_missing",
@@ -34,6 +35,10 @@ QUOTED_NOT_RERUN = "quoted, not re-run"
 
 UNCERTAIN_MARK = "†"
 """Marks a paper cell whose column assignment is uncertain (no Δ against it)."""
+
+INCONSISTENT_MARK = "‡"
+"""Marks a printed paper value that contradicts the other values of its row (the
+table's notes say why; :attr:`lstmattn.tables.paper_values.PaperCell.note`)."""
 
 DASH = "–"
 """A cell the paper (or the result file) leaves empty."""

@@ -16,6 +16,7 @@ import pandas as pd
 from lstmattn.io import atomic_write_text
 from lstmattn.tables.format import (
     DASH,
+    INCONSISTENT_MARK,
     NOT_AVAILABLE,
     NOT_RUN,
     UNCERTAIN_MARK,
@@ -32,8 +33,9 @@ META_COLUMNS: tuple[str, ...] = ("run_id", "profile", "data", "seed", "commit", 
 """The run columns of every table row (``n``: slices evaluated; ``provenance``: recomputed in
 this build, or stored and when and where it was trained: ``RunResults.source_label``)."""
 
-_UNCERTAIN_NOTE = (f"{UNCERTAIN_MARK} uncertain cell of the re-assembled paper table (TABLES.md): shown for "
-                   "reference only, no Δ computed against it.")
+_UNCERTAIN_NOTE = (f"{UNCERTAIN_MARK} the paper's PDF does not place this cell in its column with certainty (the "
+                   "book's page 'Paper vs code', section 'The paper's tables'): shown for reference only, no Δ "
+                   "computed against it.")
 _OTHER_DATA_NOTE = ("No Δ = ours − paper: our runs used other data than the paper's (see the data column and "
                     "the banner), so the two values stand side by side but are not comparable.")
 _PHANTOM_MARK = "NOT a reproduction"
@@ -49,11 +51,12 @@ class TableResult:
     ``paper_data`` (whether the row's run used the paper's data, so Δ is shown), the run
     columns ``run_id, profile, data, seed, commit, n, provenance`` and, per metric column ``M`` (in
     the table's unit: percent or AP fraction), ``M paper``, ``M paper text``,
-    ``M paper uncertain``, ``M ours``, ``M low``, ``M high`` and ``M Δ``. Ablation
-    tables have no paper columns (and a ``variant`` column); their ``M Δ`` is relative
-    to the default run. Tables on other data than the paper's (chapter 7) set
-    ``reference="published"``: the ``M paper`` columns then hold a value published on
-    that data, shown (with Δ) only for the columns that have one.
+    ``M paper uncertain``, ``M paper note`` (why the printed value contradicts its row, or
+    empty), ``M ours``, ``M low``, ``M high`` and ``M Δ``. Ablation tables have no paper
+    columns (and a ``variant`` column); their ``M Δ`` is relative to the default run.
+    Tables on other data than the paper's (chapter 7) set ``reference="published"``: the
+    ``M paper`` columns then hold a value published on that data under another protocol,
+    shown beside ours only for the columns that have one, never with a Δ.
     """
 
     name: str
@@ -64,7 +67,7 @@ class TableResult:
     banner: str
     notes: tuple[str, ...] = ()
     available: bool = True
-    reference: str = "paper"  # what Δ is relative to: "paper", "published" or "default"
+    reference: str = "paper"  # beside ours: "paper" (Δ on its data), "published" (never Δ), "default" (Δ)
 
     # ----------------------------------------------------------------- lookup
     def ours(self, model: str, column: str, *, row: int = 0) -> float:
@@ -84,17 +87,20 @@ class TableResult:
 
     @property
     def shows_delta(self) -> bool:
-        """Whether the Δ columns are printed: always for ablations and published
-        comparisons; against the paper only when some row ran on the paper's data."""
-        if self.reference != "paper":
+        """Whether the Δ columns are printed: always for ablations (Δ vs the default run),
+        never beside published values (other splits and protocols); against the paper
+        only when some row ran on the paper's data."""
+        if self.reference == "default":
             return True
+        if self.reference == "published":
+            return False
         evaluated = self.frame[self.frame["status"] == "evaluated"]
         return evaluated.empty or bool(evaluated.get("paper_data", pd.Series(dtype=bool)).fillna(False).any())
 
     # ----------------------------------------------------------------- rendering
     def display_frame(self, *, compact: bool = False) -> pd.DataFrame:
-        """Strings as printed: paper (or published), ours (95 % CI) and Δ per metric, then
-        the run columns.
+        """Strings as printed: paper (or published), ours (95 % CI) and, where it means
+        something, Δ per metric, then the run columns.
 
         ``compact`` drops the ``profile`` and ``data`` columns (the banner states them).
         """
@@ -110,7 +116,7 @@ class TableResult:
                 record[f"{column} ours"] = _ours_text(row, column, decimals)
                 if self.reference == "default":
                     record[f"{column} Δ vs default"] = format_delta(row.get(f"{column} Δ"), decimals=decimals)
-                elif (self.reference == "paper" and self.shows_delta) or column in published:
+                elif self.reference == "paper" and self.shows_delta:
                     record[f"{column} Δ"] = format_delta(row.get(f"{column} Δ"), decimals=decimals)
             for key in META_COLUMNS:
                 if compact and key in ("profile", "data"):
@@ -120,12 +126,16 @@ class TableResult:
         return pd.DataFrame.from_records(records)
 
     def all_notes(self) -> list[str]:
-        """The notes, plus the †-note when a paper cell shown is uncertain."""
+        """The notes, plus the †-note when a paper cell shown is uncertain and a ‡-note for
+        each printed value that contradicts its row."""
         notes = list(self.notes)
-        if not self.shows_delta:
+        if self.reference == "paper" and not self.shows_delta:
             notes.append(_OTHER_DATA_NOTE)
         if self.reference == "paper" and self.frame.filter(like="paper uncertain").any(axis=None):
             notes.append(_UNCERTAIN_NOTE)
+        if self.reference != "default":
+            flagged = self.frame.filter(like="paper note").fillna("").astype(str).to_numpy().ravel()
+            notes += [f"{INCONSISTENT_MARK} {note}" for note in dict.fromkeys(flagged) if note]
         return notes
 
     def to_markdown(self) -> str:
@@ -171,7 +181,9 @@ def _paper_text(row: pd.Series, column: str) -> str:
     text = row.get(f"{column} paper text")
     if is_missing(text) or text == "":
         return DASH
-    return f"{text} {UNCERTAIN_MARK}" if bool(row.get(f"{column} paper uncertain")) else str(text)
+    text = f"{text} {UNCERTAIN_MARK}" if bool(row.get(f"{column} paper uncertain")) else str(text)
+    note = row.get(f"{column} paper note")
+    return f"{text} {INCONSISTENT_MARK}" if isinstance(note, str) and note else text
 
 
 def _ours_text(row: pd.Series, column: str, decimals: int) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 from lstmattn.results import ClassificationResult, Estimate, RunResults, SegmentationResult
 from lstmattn.tables.banner import COMMIT_LENGTH
 from lstmattn.tables.format import NOT_RUN, QUOTED_NOT_RERUN, is_missing
-from lstmattn.tables.paper_values import QUOTED, PaperRow, PaperTable
+from lstmattn.tables.paper_values import THIS_PAPER, PaperRow, PaperTable
 from lstmattn.tables.result import META_COLUMNS
 
 __all__ = [
@@ -88,6 +88,7 @@ def _paper_cells(row: PaperRow, columns: Sequence[str]) -> Row:
         values[f"{column} paper"] = cell.value if cell else np.nan
         values[f"{column} paper text"] = cell.text if cell else ""
         values[f"{column} paper uncertain"] = bool(cell and cell.uncertain)
+        values[f"{column} paper note"] = cell.note if cell else ""
     return values
 
 
@@ -112,14 +113,15 @@ def paper_table_rows(paper: PaperTable, runs: Sequence[RunResults], extract: Ext
                      missing_status: str = NOT_RUN, variants: Sequence[str | None] = (None,)) -> list[Row]:
     """Rows in the paper's order: one per run of a row's model (default runs, or runs of
     the given ``variants``) that ``extract`` finds a result in, ``missing_status`` when
-    there is none, ``quoted`` for rows without a model of ours. Δ = ours − paper only
+    there is none, ``quoted`` for rows without a model of ours (their source: the paper
+    row's, or "quoted, not re-run" for the paper's own rows). Δ = ours − paper only
     for runs on the data of ``paper`` (:func:`is_paper_data`); other rows show both
     values side by side, without Δ."""
     rows = []
     for paper_row in paper.rows:
         base = {"row": paper_row.label, "model": paper_row.model, **_paper_cells(paper_row, paper.columns)}
         if paper_row.model is None:
-            source = QUOTED if paper_row.source == QUOTED else QUOTED_NOT_RERUN
+            source = QUOTED_NOT_RERUN if paper_row.source == THIS_PAPER else paper_row.source
             rows.append({**base, "source": source, "status": "quoted", **run_meta(None)})
             continue
         found = [(run, extract(run)) for run in runs
@@ -148,7 +150,7 @@ def frame(rows: Sequence[Row], columns: Sequence[str], *, with_paper: bool = Tru
     ordered = ["row", "model", "source", "status", "paper_data", *META_COLUMNS]
     for column in columns:
         if with_paper:
-            ordered += [f"{column} paper", f"{column} paper text", f"{column} paper uncertain"]
+            ordered += [f"{column} paper", f"{column} paper text", f"{column} paper uncertain", f"{column} paper note"]
         ordered += [f"{column} ours", f"{column} low", f"{column} high", f"{column} Δ"]
     result = pd.DataFrame(list(rows)).reindex(columns=ordered)
     for key in ("seed", "n"):

@@ -16,7 +16,8 @@ gallery, the live explorer and the static viewer):
   one forward pass with the explanation of the same pass (:func:`explain_with_trace`).
 
 RoI order: the model is trained with one order (``config.roi_order``: ``"confidence"``,
-§3.7.1, or ``"distance"``, the reference code). Running the *same weights* with the
+as §3.7.1 describes it, or ``"distance"``, the order of the model §4.1 reports and of the
+authors' code). Running the *same weights* with the
 other order (:func:`roi_order`) is a what-if, not a trained model; every view says so.
 """
 
@@ -30,13 +31,13 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from lstmattn.data.images import to_image_tensor
 from lstmattn.engine.loading import load_trained_model
 from lstmattn.engine.predict import Lesion, slice_prediction
 from lstmattn.engine.slice_files import SliceInput, load_slice_input
 from lstmattn.labels import SEGMENTATION_NAMES, class_names_for
+from lstmattn.progress import progress_bar
 from lstmattn.viz.hooks import BRANCHES, ForwardTrace, check_traceable, trace_forward
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
     "slice_name",
 ]
 
-#: RoI sequence orders of the RoI classification branch (§3.7.1 vs the reference code).
+#: RoI sequence orders of the RoI classification branch (§3.7.1's confidence vs §4.1's distance).
 ORDERS: tuple[str, ...] = ("confidence", "distance")
 
 # ----------------------------------------------------------------- explanation
@@ -358,7 +359,7 @@ def gallery(
         if order not in ORDERS:
             raise ValueError(f"orders: each must be one of {ORDERS}, got {order!r}")
     entries = []
-    for index, item in enumerate(tqdm(slices, desc="attention gallery", unit="slice", disable=not progress, leave=False)):
+    for index, item in enumerate(progress_bar(slices, desc="attention gallery", unit="slice", disable=not progress, leave=False)):
         entries.append(
             {
                 order: _explain(model, item, order=order, class_names=names, score_threshold=score_threshold, label=None, index=index)[0]
