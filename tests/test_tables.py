@@ -477,3 +477,31 @@ def test_chapter_glues_every_value_its_text_references(name: str) -> None:
     glued = set(re.findall(r'glue\("([^"]+)"', code))
     referenced = set(re.findall(r"\{glue:text\}`([^:`]+)", "".join(c.source for c in notebook.cells if c.cell_type == "markdown")))
     assert referenced and referenced <= glued
+
+
+# --------------------------------------------------------------------------- claims
+def test_claims_compare_seed_ranges_and_say_when_they_cannot(tmp_path: Path) -> None:
+    from lstmattn.tables.claims import arm_values, best_of, compare_sentence, verdict
+
+    root = tmp_path / "runs"
+    for seed, (ours, plain) in enumerate(((0.90, 0.80), (0.92, 0.81), (0.91, 0.95))):
+        make_run(root, "one-shot-lstm-attention", seed=seed, test=classification(THREE, {"COVID-19": 0.9}, ours))
+        make_run(root, "classifier-resnet18", seed=seed, test=classification(THREE, {"COVID-19": 0.9}, plain))
+    make_run(root, "classifier-resnet34", seed=0, test=classification(THREE, {"COVID-19": 0.9}, 0.70))
+    make_run(root, "one-shot-lstm-attention", seed=0, variant="roi_order=confidence",
+             test=classification(THREE, {"COVID-19": 0.9}, 0.10))  # a variant never joins the default arm
+    ours = arm_values(root, "quick", "one-shot-lstm-attention", "F1")
+    assert ours.seeds == (0, 1, 2) and ours.values == pytest.approx((90.0, 92.0, 91.0))
+    assert ours.describe(2) == "91.00 (90.00–92.00, 3 seeds)"
+    plain = arm_values(root, "quick", "classifier-resnet18", "F1")
+    assert verdict(ours, plain) == "within the seed noise"  # 80-95 overlaps 90-92
+    assert verdict(arm_values(root, "quick", "one-shot-lstm-attention", "F1", seeds=[0, 1]),
+                   arm_values(root, "quick", "classifier-resnet18", "F1", seeds=[0, 1])) == "ahead"
+    low = arm_values(root, "quick", "classifier-resnet34", "F1")
+    assert verdict(ours, low) == "ahead" and verdict(low, ours) == "behind"
+    one = arm_values(root, "quick", "one-shot-lstm-attention", "F1", seeds=[0])
+    assert verdict(one, low) == "one run each" and "seed noise is unknown" in compare_sentence(one, low, 2)
+    missing = arm_values(root, "quick", "classifier-densenet121", "F1")
+    assert verdict(ours, missing) == "not run" and missing.describe(2) == "not run"
+    assert "is ahead beyond the seed noise" in compare_sentence(ours, low, 2)
+    assert best_of([low, plain, missing]) == plain and best_of([missing]) is None
