@@ -421,3 +421,114 @@ def test_cli_bfloat16_is_recorded_and_falls_back_to_float32_where_not_native(run
         assert status == 0, captured.err
         assert json.loads((out / "predictions.json").read_text())["precision"] == expected
         assert ("no native bfloat16" in captured.err) == (not native)
+
+
+# --- the body / lung crop of full field-of-view slices (issue 31) ----------------------------
+
+CROP_DICOM = "98C14734-ASSH_100.dcm"  # a P001 slice through both lungs, table and air around
+
+
+class _CropRecordingModel(_FixedOutputModel):
+    """:class:`_FixedOutputModel` that keeps the (H, W) of every image it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[tuple[int, int]] = []
+
+    def forward(self, images: list[torch.Tensor]) -> list[dict]:
+        self.sizes += [tuple(image.shape[-2:]) for image in images]
+        return super().forward(images)
+
+
+def test_crop_maps_lesions_masks_and_rois_back_to_the_whole_slice(sample_data: Path):
+    from lstmattn.data.body_crop import crop_rule, find_body_crop
+    from lstmattn.data.dicom import read_dicom_slice
+
+    grey = read_dicom_slice(sample_data / "dicom-series" / "P001" / CROP_DICOM)
+    box = find_body_crop(grey).box
+    x0, y0, x1, y1 = box
+    model = _CropRecordingModel()
+    (cropped,) = predict_slices(model, [grey], class_names=CLASS_NAMES, crop=crop_rule("body", "phantom"))
+    (whole,) = predict_slices(model, [grey], class_names=CLASS_NAMES)  # the default: crop mode none
+    assert model.sizes == [(y1 - y0, x1 - x0), grey.shape]
+    assert cropped.crop.box == box and cropped.crop.basis == "lungs" and whole.crop.box is None
+    assert cropped.size == whole.size == grey.shape  # the whole slice, for the overlays
+    (lesion,) = cropped.lesions
+    assert lesion.box == (5.0 + x0, 5.0 + y0, 15.0 + x0, 15.0 + y0) and lesion.area_px == 100
+    assert cropped.lung_area_px == whole.lung_area_px == 400 and lesion.percent_of_lung == pytest.approx(25.0)
+    assert np.array_equal(np.argwhere(cropped.lesion_map), np.argwhere(whole.lesion_map) + [y0, x0])
+    assert cropped.attention["roi_boxes"][0] == [1.0 + x0, 1.0 + y0, 10.0 + x0, 10.0 + y0]
+    record = cropped.to_json()
+    assert record["crop"] == {"box": list(box), "basis": "lungs", "reason": cropped.crop.reason}
+    assert (record["height"], record["width"]) == grey.shape
+
+
+def _crop_series(sample_data: Path, folder: Path) -> Path:
+    folder.mkdir()
+    shutil.copy(sample_data / "dicom-series" / "P001" / CROP_DICOM, folder / CROP_DICOM)
+    return folder
+
+
+def _inside(box: list[float], outer: list[int]) -> bool:
+    return outer[0] <= box[0] <= box[2] <= outer[2] and outer[1] <= box[1] <= box[3] <= outer[3]
+
+
+def test_cli_crop_body_records_the_crop_and_draws_in_the_whole_slice(run_dir: Path, sample_data: Path,
+                                                                      tmp_path: Path, capsys):
+    from lstmattn.viz.overlays import CROP_COLOUR
+
+    series = _crop_series(sample_data, tmp_path / "series")
+    out = tmp_path / "out"
+    status = main(["predict", str(series), "--run", str(run_dir), "--out", str(out), "--crop", "body",
+                   "--score-threshold", "0.0", "--no-progress"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "crop: crop mode 'body'" in captured.out and "(1 of 1 slices cropped)" in captured.out
+    document = json.loads((out / "predictions.json").read_text())
+    assert document["crop"] == {"mode": "body", "crop": True, "reason": document["crop"]["reason"]}
+    (record,) = document["slices"]
+    crop = record["crop"]
+    x0, y0, x1, y1 = crop["box"]
+    assert crop["basis"] == "lungs" and 0 < x0 < x1 < 512 and 0 < y0 < y1 < 512
+    _assert_slice_record(record, (512, 512))  # sizes, boxes and overlay: the whole slice's pixels
+    assert record["lesions"] and all(_inside(lesion["box"], crop["box"]) for lesion in record["lesions"])
+    assert all(_inside(roi, crop["box"]) for roi in record["attention"]["roi_boxes"])
+    _assert_overlay(out / record["overlay"], (512, 512))
+    with Image.open(out / record["overlay"]) as overlay:
+        panel = np.asarray(overlay.convert("RGB"))[header_height(512):, :512]
+    frame = np.concatenate([panel[y0, x0:x1], panel[y1 - 1, x0:x1], panel[y0:y1, x0], panel[y0:y1, x1 - 1]])
+    assert (frame == CROP_COLOUR).all(axis=-1).mean() > 0.5, "the overlay must frame the crop the model saw"
+
+
+def test_cli_crop_auto_crops_for_a_run_trained_on_cropped_slices_only(run_dir: Path, sample_data: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch, capsys):
+    from dataclasses import replace
+
+    series = _crop_series(sample_data, tmp_path / "series")
+    for source, cropped in (("phantom", False), ("class-folders", True)):  # the toy run trained on phantoms
+        config = RunDirectory.config
+        monkeypatch.setattr(RunDirectory, "config", lambda self, config=config, source=source: replace(
+            config(self), data=replace(config(self).data, source=source)))
+        out = tmp_path / source
+        assert main(["predict", str(series), "--run", str(run_dir), "--out", str(out), "--no-overlays", "--no-progress"]) == 0
+        capsys.readouterr()
+        document = json.loads((out / "predictions.json").read_text())
+        assert document["crop"]["mode"] == "auto" and document["crop"]["crop"] is cropped
+        assert f"data.source {source!r}" in document["crop"]["reason"]
+        (record,) = document["slices"]
+        assert (record["crop"]["box"] is not None) is cropped
+        if not cropped:
+            assert record["crop"] == {"box": None, "basis": None, "reason": f"not cropped: {document['crop']['reason']}"}
+        monkeypatch.undo()
+
+
+def test_cli_crop_none_leaves_the_input_alone(run_dir: Path, model: nn.Module, sample_data: Path, tmp_path: Path, capsys):
+    series = _crop_series(sample_data, tmp_path / "series")
+    out = tmp_path / "out"
+    status = main(["predict", str(series), "--run", str(run_dir), "--out", str(out), "--crop", "none",
+                   "--no-overlays", "--no-progress"])
+    assert status == 0 and "crop: crop mode 'none'" in capsys.readouterr().out
+    (record,) = json.loads((out / "predictions.json").read_text())["slices"]
+    assert record["crop"]["box"] is None and "crop mode 'none'" in record["crop"]["reason"]
+    (whole,) = predict_slices(model, [series / CROP_DICOM], class_names=CLASS_NAMES, device="cpu")
+    assert list(record["class_probabilities"].values()) == pytest.approx(list(whole.class_probs), abs=1e-5)

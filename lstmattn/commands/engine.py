@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "(e.g. COVID/ and non-COVID/), a COVIDx list beside images/, or MedSeg Imgs/ + GT/")
     evaluate.add_argument("--split", help="split name of the --data result files (default: from the folder's name)")
     evaluate.add_argument("--out", type=Path, help="where the --data result files go (default: the run's results/)")
+    evaluate.add_argument("--crop", choices=["auto", "body", "none"], default="auto",
+                          help="--data classification slices: crop around the lungs (or body) before resizing, as "
+                               "lstmattn predict --crop does (default auto: when the run trained on cropped slices)")
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_evaluate)
 
@@ -82,13 +85,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     checkpoint = args.run.stem if args.run.suffix == ".pt" else args.checkpoint
     if not path.is_dir():
         raise LstmattnError(f"{args.run}: no such run folder or checkpoint")
-    if args.data is None and (args.split or args.out):
-        raise LstmattnError("--split and --out go with --data FOLDER")
+    if args.data is None and (args.split or args.out or args.crop != "auto"):
+        raise LstmattnError("--split, --out and --crop go with --data FOLDER")
     if args.data is not None:
         from lstmattn.engine.folder_evaluation import evaluate_folder
 
         written = evaluate_folder(RunDirectory(path), args.data, checkpoint=checkpoint, split=args.split, out=args.out,
-                                  device=args.device, n_resamples=args.bootstrap, progress=not args.no_progress)
+                                  device=args.device, n_resamples=args.bootstrap, progress=not args.no_progress,
+                                  crop=args.crop)
     else:
         run = RunDirectory(path)
         with run.lock():  # not while another process trains or evaluates it

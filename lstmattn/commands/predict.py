@@ -32,7 +32,12 @@ _MAX_SLICE_LINES = 20
 _EPILOG = """INPUT is a PNG/JPEG slice, a CT DICOM file, a DICOM series folder or a folder of
 slices (PNG/JPEG/DICOM mixed). Writes OUT/predictions.json and OUT/overlays/*.png.
 A folder also gets a scan-level summary per DICOM series, which is NOT part of the paper.
-Slices under 32 px a side are refused; slices over 1024 px are downscaled."""
+Slices under 32 px a side are refused; slices over 1024 px are downscaled.
+--crop auto (default) crops a full field-of-view slice around its lungs (else its body)
+for a model trained on cropped slices (data.source class-folders: the SARS-CoV-2 CT-scan
+screenshots) and leaves slices whole for the others (phantoms, COVIDx-CT, iCTCF); a slice
+already framed on the body is never cropped. Each slice record says its crop; boxes,
+masks and overlays are in the whole slice's pixels."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                         help="float32 (default: the evaluation's numbers) or bfloat16 autocast, faster on a CPU "
                              "with AVX512-BF16/AMX or a GPU (float32 elsewhere, with a warning)")
+    parser.add_argument("--crop", choices=["auto", "body", "none"], default="auto",
+                        help="crop each slice around its lungs (or body) before the model sees it: auto (default: "
+                             "when the run trained on cropped slices), body (always) or none (never)")
     parser.add_argument("--no-overlays", action="store_true", help="write the JSON only")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=_predict)
@@ -103,6 +111,11 @@ def _print_report(report: "PredictionReport", summaries: list[dict], warnings: l
         print(f"lstmattn: warning: ... {len(input_warnings) - _MAX_SLICE_LINES} more slice warnings in the JSON", file=sys.stderr)
 
 
+def _cropped_count(report: "PredictionReport") -> int:
+    """How many of the report's slices the model saw cropped."""
+    return sum(p.crop is not None and p.crop.box is not None for p in report.predictions)
+
+
 def _run_record(run: "RunDirectory") -> dict:
     """The run's ``record.json``, or ``{}`` when it is missing or unreadable (what the
     model was trained on then comes from ``config.yaml``)."""
@@ -119,6 +132,7 @@ def _predict(args: argparse.Namespace) -> int:
     # torch loads OpenMP, so it acts in the command's own process only, and a value the
     # user set wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from lstmattn.data.body_crop import crop_rule
     from lstmattn.engine.loading import load_trained_model, resolve_checkpoint, resolve_device
     from lstmattn.engine.precision import inference_precision
     from lstmattn.engine.predict import (
@@ -139,6 +153,7 @@ def _predict(args: argparse.Namespace) -> int:
     run = RunDirectory(args.run)
     config = run.config()
     training = TrainingData.from_record(_run_record(run), data_source=config.data.source)
+    crop = crop_rule(args.crop, config.data.source)
     device = resolve_device(args.device)
     checkpoint = resolve_checkpoint(run, args.checkpoint)
     model = load_trained_model(run, checkpoint, device)
@@ -159,6 +174,7 @@ def _predict(args: argparse.Namespace) -> int:
             training=training,
             on_prediction=overlay_writer.submit if overlay_writer else None,
             precision=precision,
+            crop=crop,
         )
     summaries = series_summaries(report.predictions) if report.is_series else []
     warnings = run_warnings(training, report.predictions, f"run {run.run_id}")
@@ -168,6 +184,7 @@ def _predict(args: argparse.Namespace) -> int:
         "run_id": run.run_id,
         "checkpoint": checkpoint,
         "precision": precision.describe(),
+        "crop": crop.to_json(),
         "class_names": list(class_names),
         "trained_on": training.trained_on,
         "training_data": training.description,
@@ -180,6 +197,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise LstmattnError(f"{out}: cannot write the predictions ({error})") from None
     elapsed = time.perf_counter() - started
     _print_report(report, summaries, warnings)
+    print(f"crop: {crop.reason}" + (f" ({_cropped_count(report)} of {len(report.predictions)} slices cropped)" if crop.crop else ""))
     rate = len(report.predictions) / elapsed if elapsed > 0 else 0.0
     print(f"wrote {json_path} ({len(overlays)} overlay PNGs); {len(report.predictions)} predicted, {len(report.failures)} failed; "
           f"{elapsed:.1f} s ({rate:.1f} slices/s)")

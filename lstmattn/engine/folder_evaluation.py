@@ -11,6 +11,13 @@ The folder's layout says what it holds (:func:`open_labelled_folder`):
 * **MedSeg masks** — ``FOLDER/Imgs/`` and ``FOLDER/GT/``: every slice is a
   segmentation slice with GGO/consolidation masks.
 
+Classification slices are cropped around their lungs (or body) before resizing under
+the same rule as ``lstmattn predict`` (:func:`lstmattn.data.body_crop.crop_rule`,
+``--crop auto`` by default: for a run trained on cropped slices, ``data.source
+"class-folders"``); a slice already framed on the body is left whole. MedSeg slices
+are cropped to the body already and scored with their masks as they are. The rule
+applied is in every file's header (``crop``).
+
 Result files are those of every evaluation (:mod:`lstmattn.engine.evaluation`) under
 a split name of their own: ``<split>_predictions.csv`` and ``<split>_metrics.json`` for
 classification, ``segmentation_<split>.json`` for segmentation, in the run's
@@ -30,6 +37,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from lstmattn.config import ExperimentConfig
+from lstmattn.data.body_crop import NO_CROP, BodyCroppedView, CropRule, crop_rule
 from lstmattn.engine.datasets import min_component_area
 from lstmattn.engine.evaluation import classification_metrics, predict_classification, segmentation_metrics
 from lstmattn.engine.loading import load_trained_model, resolve_checkpoint, resolve_device
@@ -46,13 +54,14 @@ RESERVED_SPLITS: frozenset[str] = frozenset({"train", "val", "test", "holdout", 
 @dataclass(frozen=True)
 class LabelledFolder:
     """A labelled folder opened for a run: its kind (``"class folders"``, ``"COVIDx list"``
-    or ``"MedSeg masks"``), the data set and the task it serves, and a description for
-    the result files."""
+    or ``"MedSeg masks"``), the data set and the task it serves, a description for the
+    result files and the crop rule its slices were served under."""
 
     kind: str
     task: str  # "classification" or "segmentation"
     dataset: Dataset
     description: str
+    crop: CropRule = NO_CROP
 
 
 def split_name(folder: str | Path) -> str:
@@ -75,10 +84,16 @@ def _covidx_list(folder: Path) -> Path | None:
     return lists[0] if lists else None
 
 
-def open_labelled_folder(folder: str | Path, config: ExperimentConfig) -> LabelledFolder:
+def _medseg_crop(crop: CropRule) -> CropRule:
+    """What ``crop`` means for MedSeg slices: none (they are cropped to the body already)."""
+    return CropRule(crop.mode, False, "MedSeg slices are cropped to the body already and scored whole, with their masks")
+
+
+def open_labelled_folder(folder: str | Path, config: ExperimentConfig, crop: CropRule = NO_CROP) -> LabelledFolder:
     """The data set of a labelled ``folder`` at the run's image size (``config``): class
     folders, a COVIDx list or MedSeg masks (module docstring); :class:`DataError`
-    saying what was expected when it is none of them."""
+    saying what was expected when it is none of them. Classification slices are served
+    under ``crop`` (default: whole); MedSeg slices always whole."""
     from lstmattn.data.class_folders import ClassFolderDataset, scan_class_folders
     from lstmattn.data.covidx import CovidxClassificationDataset
     from lstmattn.data.medseg import MedsegSegmentationDataset
@@ -92,18 +107,27 @@ def open_labelled_folder(folder: str | Path, config: ExperimentConfig) -> Labell
     if path.is_dir() and (path / "Imgs").is_dir() and (path / "GT").is_dir():
         dataset = MedsegSegmentationDataset(path / "Imgs", path / "GT", image_size=size,
                                             min_component_area=min_component_area(size))
-        return LabelledFolder("MedSeg masks", "segmentation", dataset, f"MedSeg lesion masks in {path} ({len(dataset)} slices)")
+        return LabelledFolder("MedSeg masks", "segmentation", dataset, f"MedSeg lesion masks in {path} ({len(dataset)} slices)",
+                              _medseg_crop(crop))
+    stored = None if crop.crop else size  # a cropped slice is resized after its crop
+
+    def served(dataset: Dataset) -> Dataset:
+        return BodyCroppedView(dataset, size) if crop.crop else dataset
+
+    cropped = ", cropped around the lungs (or body)" if crop.crop else ""
     if path.is_dir() and all((path / name).is_dir() for name in config.data.class_folders):
         records = scan_class_folders(path, config.data.class_folders)
-        return LabelledFolder("class folders", "classification", ClassFolderDataset(path, records, image_size=size),
-                              f"class folders {', '.join(config.data.class_folders)} in {path} ({len(records)} slices)")
+        return LabelledFolder("class folders", "classification", served(ClassFolderDataset(path, records, image_size=stored)),
+                              f"class folders {', '.join(config.data.class_folders)} in {path} ({len(records)} slices{cropped})",
+                              crop)
     listed = _covidx_list(path) if (base / "images").is_dir() else None
     if listed is not None:
-        dataset: Any = CovidxClassificationDataset(listed, base / "images", image_size=size)
+        dataset: Any = served(CovidxClassificationDataset(listed, base / "images", image_size=stored))
         if config.model.num_image_classes == 2:
             dataset = TwoClassView(dataset)
         classes = " (Normal as Negative, CP left out)" if config.model.num_image_classes == 2 else ""
-        return LabelledFolder("COVIDx list", "classification", dataset, f"COVIDx list {listed}{classes} ({len(dataset)} slices)")
+        return LabelledFolder("COVIDx list", "classification", dataset,
+                              f"COVIDx list {listed}{classes} ({len(dataset)} slices{cropped})", crop)
     folders = sorted(f"{p.name}/" for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
     raise DataError(path, "not a labelled folder this run can score: expected class folders "
                     f"{', '.join(f'{name}/' for name in config.data.class_folders)}, a COVIDx list beside images/, or "
@@ -120,10 +144,13 @@ def evaluate_folder(
     device: str | None = None,
     n_resamples: int = 1000,
     progress: bool = True,
+    crop: str = "auto",
 ) -> dict[str, Path]:
     """Score ``run`` on the labelled ``folder`` and write its result files into ``out``
     (default ``run.results``) under ``split`` (default :func:`split_name`); returns the
     paths written. A folder of a task the run's model does not have is refused.
+    ``crop`` is the crop mode of its classification slices (``auto``, ``body`` or
+    ``none``; :func:`~lstmattn.data.body_crop.crop_rule` with the run's ``data.source``).
 
     Writing into the run folder, it holds the run's lock (:meth:`RunDirectory.lock`) like
     every other writer, so a run another process trains or evaluates is refused with
@@ -135,14 +162,14 @@ def evaluate_folder(
     into_run = target.resolve().is_relative_to(run.path.resolve())
     with run.lock() if into_run else nullcontext():
         return _evaluate_folder(run, folder, target, checkpoint=checkpoint, split=split, device=device,
-                                n_resamples=n_resamples, progress=progress)
+                                n_resamples=n_resamples, progress=progress, crop=crop)
 
 
 def _evaluate_folder(run: RunDirectory, folder: str | Path, target: Path, *, checkpoint: str | None,
-                     split: str | None, device: str | None, n_resamples: int, progress: bool) -> dict[str, Path]:
+                     split: str | None, device: str | None, n_resamples: int, progress: bool, crop: str) -> dict[str, Path]:
     """:func:`evaluate_folder`'s work, writing into ``target``."""
     config = run.config()
-    labelled = open_labelled_folder(folder, config)
+    labelled = open_labelled_folder(folder, config, crop_rule(crop, config.data.source))
     device_ = resolve_device(device)
     checkpoint = resolve_checkpoint(run, checkpoint)
     model = load_trained_model(run, checkpoint, device_)
@@ -156,6 +183,7 @@ def _evaluate_folder(run: RunDirectory, folder: str | Path, target: Path, *, che
         "run_id": run.run_id, "model": config.model_name, "profile": config.profile, "seed": config.train.seed,
         "data": labelled.description, "is_phantom": False, "checkpoint": checkpoint,
         "commit": run.record().get("git_commit", "unknown"), "split": split, "folder": str(Path(folder).resolve()),
+        "crop": labelled.crop.to_json(),
     }
     if labelled.task == "segmentation":
         metrics = segmentation_metrics(model, labelled.dataset, device=device_, progress=progress)

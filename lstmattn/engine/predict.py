@@ -23,6 +23,15 @@ Inputs are fitted for the model (:func:`lstmattn.data.images.fit_slice`): a slic
 decoding (boxes, areas and overlays are then in the downscaled pixels; the record keeps
 the stored size), and one far outside CT slice sizes gets a warning.
 
+A slice may be cropped before the model sees it (:mod:`lstmattn.data.body_crop`): a
+model trained on slices cropped around the lungs (the SARS-CoV-2 CT-scan screenshots,
+``data.source="class-folders"``) sees a full field-of-view slice (DICOM, COVIDx PNG)
+cropped the same way, under the :class:`~lstmattn.data.body_crop.CropRule` the caller
+passes (``lstmattn predict --crop auto|body|none``). Each slice record holds its
+``crop`` (the box in the slice's pixels, or ``null`` with the reason); every box, mask,
+area and RoI of the record is mapped back to the whole slice's pixels, so the overlays
+are drawn on the whole slice.
+
 What the model was trained on travels with every output (:class:`TrainingData`, from
 the run's ``record.json``): a model trained on synthetic phantoms is labelled
 :data:`PHANTOM_TRAINED` in the JSON header, each series summary, each overlay caption
@@ -51,9 +60,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Sized
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from lstmattn import __version__
+from lstmattn.data.body_crop import NO_CROP, CropRule, SliceCrop
 from lstmattn.data.images import to_image_tensor
 from lstmattn.data.intensity import IntensityCheck, IntensityReference
 from lstmattn.engine.precision import Precision, inference_precision
@@ -64,10 +73,12 @@ from lstmattn.engine.slice_files import (
     as_slice_input,
     input_files,
     order_slice_files,
+    with_crop,
 )
 from lstmattn.errors import LstmattnError
 from lstmattn.io import atomic_write_json
 from lstmattn.labels import LESION_LABELS, LUNG_LABEL, SEGMENTATION_NAMES
+from lstmattn.progress import progress_bar
 
 __all__ = [
     "SERIES_NOTE",
@@ -93,6 +104,8 @@ SERIES_NOTE = (
     "aggregation not done in the paper: the paper classifies single slices; these "
     "scan-level numbers are a convenience of this package"
 )
+#: The crop of a slice predicted whole without a crop decided (``SliceInput.crop`` ``None``).
+_WHOLE_SLICE = SliceCrop(None, None, "the whole slice")
 NO_LUNG_NOTE = "no lung (label 1) detected above the score threshold; lesion percentages undefined"
 #: What a model trained on the synthetic phantoms is labelled with in every output.
 PHANTOM_TRAINED = "synthetic phantoms — not a diagnostic model"
@@ -153,7 +166,9 @@ class SlicePrediction:
     (:mod:`lstmattn.viz.overlays`).
 
     ``lesion_map`` is ``uint8[H, W]`` holding 0, 2 (GGO) or 3 (consolidation, drawn over
-    GGO where they overlap), from the lesions kept in ``lesions``.
+    GGO where they overlap), from the lesions kept in ``lesions``. ``image``, the lesion
+    boxes and map and the attention's RoI boxes are the whole slice's, whatever part of
+    it the model saw (``crop``; ``None``: the whole slice).
     """
 
     source: str
@@ -175,6 +190,7 @@ class SlicePrediction:
     input_warnings: tuple[str, ...] = ()
     intensity: IntensityCheck | None = None
     trained_on: str | None = None
+    crop: SliceCrop | None = None
 
     @property
     def predicted_class(self) -> str:
@@ -214,6 +230,7 @@ class SlicePrediction:
             "original_height": original_height,
             "original_width": original_width,
             "warnings": list(self.warnings),
+            "crop": None if self.crop is None else self.crop.to_json(),
             "intensity": None if self.intensity is None else self.intensity.to_json(),
             "class_probabilities": dict(zip(self.class_names, self.class_probs)),
             "class_logits": dict(zip(self.class_names, self.class_logits)),
@@ -267,9 +284,11 @@ def _lesion_map(labels: np.ndarray, masks: np.ndarray, size: tuple[int, int]) ->
     return lesion_map
 
 
-def _attention_record(attention: Mapping[str, Any]) -> dict[str, Any]:
-    """§3.7 attention as JSON: α per branch over the β RoIs, in sequence order."""
+def _attention_record(attention: Mapping[str, Any], offset: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """§3.7 attention as JSON: α per branch over the β RoIs, in sequence order, the RoI
+    boxes moved by ``offset`` (``x, y``: from a crop's pixels to the slice's)."""
     labels = [int(v) for v in attention["roi_labels"].cpu()]
+    shift = np.array([*offset, *offset], dtype=np.float64)
     return {
         "order": attention["order"],
         "num_distinct": int(attention["num_distinct"]),
@@ -277,11 +296,22 @@ def _attention_record(attention: Mapping[str, Any]) -> dict[str, Any]:
             "positive": [float(v) for v in attention["alpha_pos"].cpu()],
             "negative": [float(v) for v in attention["alpha_neg"].cpu()],
         },
-        "roi_boxes": [[float(v) for v in box] for box in attention["roi_boxes"].cpu()],
+        "roi_boxes": [[float(v) for v in box + shift] for box in attention["roi_boxes"].cpu().double().numpy()],
         "roi_scores": [float(v) for v in attention["roi_scores"].cpu()],
         "roi_labels": labels,
         "roi_label_names": [SEGMENTATION_NAMES.get(label, "background") for label in labels],
     }
+
+
+def _pasted(masks: np.ndarray, crop: SliceCrop, size: tuple[int, int]) -> np.ndarray:
+    """``bool[N, h, w]`` masks of ``crop``'s part of a slice as ``bool[N, H, W]`` masks of
+    the whole ``size`` slice."""
+    if crop.box is None:
+        return masks
+    x0, y0, x1, y1 = crop.box
+    whole = np.zeros((len(masks), *size), dtype=bool)
+    whole[:, y0:y1, x0:x1] = masks
+    return whole
 
 
 def slice_prediction(
@@ -292,12 +322,18 @@ def slice_prediction(
     training: TrainingData | None = None,
 ) -> SlicePrediction:
     """One model output as a :class:`SlicePrediction`; with ``training``, the slice is
-    labelled with what the model was trained on and checked against its intensities."""
+    labelled with what the model was trained on and checked against its intensities.
+
+    ``output`` is the model's on ``item.crop``'s part of the slice (the whole slice when
+    ``item.crop`` is ``None``); its boxes, masks and RoIs are mapped to the whole slice.
+    The intensity check looks at the part the model saw."""
+    crop = item.crop or _WHOLE_SLICE
+    x0, y0 = crop.offset
     keep = (output["scores"] >= score_threshold).cpu().numpy()
-    boxes = output["boxes"].cpu().numpy()[keep]
+    boxes = output["boxes"].cpu().numpy()[keep] + np.array([x0, y0, x0, y0], dtype=np.float32)
     labels = output["labels"].cpu().numpy()[keep]
     scores = output["scores"].cpu().numpy()[keep]
-    masks = (output["masks"][:, 0] > MASK_THRESHOLD).cpu().numpy()[keep]
+    masks = _pasted((output["masks"][:, 0] > MASK_THRESHOLD).cpu().numpy()[keep], crop, item.image.shape)
     lung_area = _lung_area(labels, masks)
     lesion_map = _lesion_map(labels, masks, item.image.shape)
     return SlicePrediction(
@@ -309,7 +345,7 @@ def slice_prediction(
         lesions=_lesions(boxes, labels, scores, masks, lung_area),
         lung_area_px=lung_area,
         lesion_area_px=int((lesion_map > 0).sum()),
-        attention=_attention_record(output["attention"]),
+        attention=_attention_record(output["attention"], crop.offset),
         score_threshold=score_threshold,
         image=item.image,
         lesion_map=lesion_map,
@@ -318,8 +354,9 @@ def slice_prediction(
         patient_id=item.patient_id,
         original_size=item.original_size,
         input_warnings=item.warnings,
-        intensity=training.intensity.check(item.image) if training and training.intensity else None,
+        intensity=training.intensity.check(crop.apply(item.image)) if training and training.intensity else None,
         trained_on=training.trained_on if training else None,
+        crop=item.crop,
     )
 
 
@@ -384,6 +421,7 @@ def predict_slices(
     training: TrainingData | None = None,
     on_prediction: Callable[[SlicePrediction], None] | None = None,
     precision: Precision | None = None,
+    crop: CropRule = NO_CROP,
 ) -> list[SlicePrediction]:
     """Predict every slice with the one-shot model, in input order.
 
@@ -397,7 +435,9 @@ def predict_slices(
     is done, in input order (the CLI writes overlays meanwhile). ``model`` is put in eval
     mode with channels-last weights; ``precision`` (default: float32) may run it under
     bfloat16 autocast (:func:`~lstmattn.engine.precision.inference_precision`), its
-    outputs turned back to float32.
+    outputs turned back to float32. ``crop`` (default: none) says which part of each
+    slice the model sees (:func:`~lstmattn.engine.slice_files.with_crop`; an item with
+    its crop decided keeps it); the predictions are in the whole slices' pixels.
     """
     if not 0.0 <= score_threshold <= 1.0:
         raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
@@ -413,10 +453,10 @@ def predict_slices(
     batches = _batches(enumerate(paths_or_arrays), batch_size)
     total = -(-len(paths_or_arrays) // batch_size) if isinstance(paths_or_arrays, Sized) else None
     with _detections_from(model, score_threshold, bfloat16=precision.bfloat16):
-        for batch in tqdm(batches, total=total, desc="predict", unit="batch", disable=not progress, leave=False):
-            inputs = [as_slice_input(item, index) for index, item in batch]
+        for batch in progress_bar(batches, total=total, desc="predict", unit="batch", disable=not progress, leave=False):
+            inputs = [with_crop(as_slice_input(item, index), crop) for index, item in batch]
             with precision.autocast():
-                outputs = _as_float32(model([to_image_tensor(item.image).to(device) for item in inputs]))
+                outputs = _as_float32(model([to_image_tensor(item.crop.apply(item.image)).to(device) for item in inputs]))
             for item, output in zip(inputs, outputs):
                 predictions.append(slice_prediction(item, output, names, score_threshold, training))
                 if on_prediction is not None:
@@ -436,20 +476,22 @@ def predict_path(
     training: TrainingData | None = None,
     on_prediction: Callable[[SlicePrediction], None] | None = None,
     precision: Precision | None = None,
+    crop: CropRule = NO_CROP,
 ) -> PredictionReport:
     """Predict a slice file or every slice of a folder (DICOM series or mixed slices).
 
     Unreadable or refused files are reported in ``failures`` and skipped; a missing path
     or an empty folder raises :class:`LstmattnError`. A folder's slices are grouped by
     DICOM series (SeriesInstanceUID; PNG/JPEG slices form one group), each ordered by
-    InstanceNumber, then by natural file name. ``training``, ``on_prediction`` and
-    ``precision``: see :func:`predict_slices`.
+    InstanceNumber, then by natural file name. ``training``, ``on_prediction``,
+    ``precision`` and ``crop``: see :func:`predict_slices` (the decoding threads find
+    the crops).
     """
     files, is_series = input_files(Path(path))
     ordered, failures = order_slice_files(files)
     predictions = predict_slices(
         model,
-        DecodedSlices(ordered, failures),
+        DecodedSlices(ordered, failures, crop),
         class_names=class_names,
         score_threshold=score_threshold,
         batch_size=batch_size,
@@ -458,6 +500,7 @@ def predict_path(
         training=training,
         on_prediction=on_prediction,
         precision=precision,
+        crop=crop,
     )
     return PredictionReport(predictions, failures, is_series)
 

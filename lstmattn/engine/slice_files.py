@@ -7,6 +7,9 @@ order needs the DICOM headers only (:func:`order_slice_files`, one header-only p
 the pixels are decoded afterwards by a thread pool while the model predicts the slices
 before them (:class:`DecodedSlices`), instead of all before the first prediction.
 
+The decoding threads also find the part of each slice the model is to see, when the
+:class:`~lstmattn.data.body_crop.CropRule` asks for a crop (:func:`with_crop`).
+
 A file that cannot be read becomes a :class:`PredictionFailure` naming it, and the rest
 go on.
 """
@@ -21,13 +24,14 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
+from lstmattn.data.body_crop import NO_CROP, CropRule, SliceCrop
 from lstmattn.data.dicom import DicomHeader, is_dicom_file, read_dicom_header
 from lstmattn.data.images import IMAGE_SUFFIXES, FittedSlice, fit_slice, load_fitted_slice
 from lstmattn.errors import DataError, LstmattnError
 from lstmattn.io import natural_key, worker_count
 
 __all__ = ["SliceInput", "PredictionFailure", "list_slice_files", "input_files", "load_slice_input", "as_slice_input",
-           "SliceFile", "order_slice_files", "DecodedSlices"]
+           "with_crop", "SliceFile", "order_slice_files", "DecodedSlices"]
 
 _Result = TypeVar("_Result")
 _Item = TypeVar("_Item")
@@ -39,7 +43,9 @@ class SliceInput:
 
     DICOM slices carry their InstanceNumber, SeriesInstanceUID and PatientID;
     ``original_size`` is the stored ``(H, W)`` when ``image`` was downscaled, and
-    ``warnings`` are the problems found on reading (without the file name)."""
+    ``warnings`` are the problems found on reading (without the file name). ``crop`` is
+    the part of ``image`` the model sees (:func:`with_crop`; ``None``: not decided, the
+    whole slice)."""
 
     source: str
     image: np.ndarray
@@ -48,6 +54,7 @@ class SliceInput:
     patient_id: str | None = None
     original_size: tuple[int, int] | None = None
     warnings: tuple[str, ...] = ()
+    crop: SliceCrop | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,12 @@ def _slice_input(source: str, fitted: FittedSlice, **dicom: Any) -> SliceInput:
     original = fitted.original_size if fitted.original_size != fitted.image.shape else None
     warnings = (fitted.warning,) if fitted.warning else ()
     return SliceInput(source, fitted.image, original_size=original, warnings=warnings, **dicom)
+
+
+def with_crop(item: SliceInput, rule: CropRule) -> SliceInput:
+    """``item`` with its crop under ``rule`` (:meth:`CropRule.slice_crop`); an item whose
+    crop is decided already is returned as it is."""
+    return item if item.crop is not None else dataclasses.replace(item, crop=rule.slice_crop(item.image))
 
 
 @dataclass(frozen=True)
@@ -171,14 +184,19 @@ def order_slice_files(files: Sequence[Path]) -> tuple[list[SliceFile], list[Pred
 
 class DecodedSlices:
     """The slices of ``files`` (from :func:`order_slice_files`: their headers are not read
-    again), decoded by a pool of threads ahead of the consumer and handed out in the
-    files' order; a file that cannot be decoded is appended to ``failures`` and skipped.
-    ``len()`` is the number of files (an upper bound on the slices). Iterate once; the
-    pool stops when the iteration ends."""
+    again), decoded and cropped under ``crop`` (:func:`with_crop`) by a pool of threads
+    ahead of the consumer and handed out in the files' order; a file that cannot be
+    decoded is appended to ``failures`` and skipped. ``len()`` is the number of files (an
+    upper bound on the slices). Iterate once; the pool stops when the iteration ends."""
 
-    def __init__(self, files: Sequence[SliceFile], failures: list[PredictionFailure]) -> None:
+    def __init__(self, files: Sequence[SliceFile], failures: list[PredictionFailure], crop: CropRule = NO_CROP) -> None:
         self.files = list(files)
         self.failures = failures
+        self.crop = crop
+
+    def _decode(self, file: SliceFile) -> SliceInput:
+        """``file`` decoded, with its crop."""
+        return with_crop(file.decode(), self.crop)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -186,7 +204,7 @@ class DecodedSlices:
     def __iter__(self) -> Iterator[SliceInput]:
         pool = ThreadPoolExecutor(max_workers=worker_count())  # decoding releases the GIL
         try:
-            for result in pool.map(lambda file: _read_or_fail(SliceFile.decode, file, file.path), self.files):
+            for result in pool.map(lambda file: _read_or_fail(self._decode, file, file.path), self.files):
                 if isinstance(result, PredictionFailure):
                     self.failures.append(result)
                 else:

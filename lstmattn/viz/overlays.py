@@ -16,6 +16,8 @@ A model trained on the synthetic phantoms and a slice out of its training distri
 Both panels show the slice in grey with the lesion masks and the β RoI boxes of that
 branch's attention, each drawn with line width and opacity proportional to its α
 (relative to the branch's largest α; a 10 % opacity floor keeps every RoI visible).
+When the model saw a crop of the slice (``lstmattn predict --crop``), the whole slice is
+drawn with the crop's box as a thin frame in :data:`CROP_COLOUR`, named in the header.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ from lstmattn.labels import LESION_LABELS
 from lstmattn.viz.attention import BRANCHES
 from lstmattn.viz.style import BRANCH_COLOURS, RGB, label_rgba8, legend_text
 
-__all__ = ["WARNING_COLOUR", "png_bytes", "rgb_png_bytes", "lesion_panel", "draw_rois", "header_height", "overlay_size", "render_overlay"]
+__all__ = ["WARNING_COLOUR", "CROP_COLOUR", "png_bytes", "rgb_png_bytes", "lesion_panel", "draw_rois", "header_height",
+           "overlay_size", "render_overlay"]
 
 #: Colour of the header lines that warn (phantom-trained model, slice warnings).
 WARNING_COLOUR: RGB = (255, 190, 0)
+#: Colour of the frame around the part of the slice the model saw (a crop).
+CROP_COLOUR: RGB = (150, 150, 150)
 _TEXT_COLOUR: RGB = (255, 255, 255)
 _HEADER_LINES = 5
 _MIN_OPACITY = 0.1
@@ -132,6 +137,24 @@ def _label_panel(panel: Image.Image, text: str, colour: RGB, font: ImageFont.Ima
     draw.text((4, 4), text, fill=(*colour, 255), font=font)
 
 
+def _crop_frame(panel: Image.Image, prediction: SlicePrediction) -> Image.Image:
+    """``panel`` with the box of the prediction's crop drawn as a thin frame (as it is
+    without a crop)."""
+    box = prediction.crop.box if prediction.crop else None
+    if box is None:
+        return panel
+    x0, y0, x1, y1 = box
+    width = max(1, panel.size[0] // 256)
+    ImageDraw.Draw(panel).rectangle((x0, y0, x1 - 1, y1 - 1), outline=(*CROP_COLOUR, 255), width=width)
+    return panel
+
+
+def _crop_text(prediction: SlicePrediction) -> str:
+    """The header's note of the part of the slice the model saw ('' without a crop)."""
+    box = prediction.crop.box if prediction.crop else None
+    return "" if box is None else f"  |  model saw x {box[0]}-{box[2]}, y {box[1]}-{box[3]} (grey frame)"
+
+
 def _header_lines(prediction: SlicePrediction) -> list[tuple[str, RGB]]:
     """The header's text lines and their colours."""
     probabilities = "   ".join(f"{name} {p:.3f}" for name, p in zip(prediction.class_names, prediction.class_probs))
@@ -139,7 +162,7 @@ def _header_lines(prediction: SlicePrediction) -> list[tuple[str, RGB]]:
     phantom = prediction.trained_on == PHANTOM_TRAINED
     warnings = prediction.warnings
     return [
-        (f"{Path(prediction.source).name}  |  predicted: {prediction.predicted_class}", _TEXT_COLOUR),
+        (f"{Path(prediction.source).name}  |  predicted: {prediction.predicted_class}{_crop_text(prediction)}", _TEXT_COLOUR),
         (f"sigma(Delta): {probabilities}", _TEXT_COLOUR),
         (f"lesions (score >= {prediction.score_threshold:g}): {legend_text()}; RoI boxes: width and opacity proportional to alpha", _TEXT_COLOUR),
         (f"{'WARNING: ' if phantom else ''}model trained on {trained_on}", WARNING_COLOUR if phantom else _TEXT_COLOUR),
@@ -156,7 +179,7 @@ def render_overlay(prediction: SlicePrediction) -> bytes:
     draw = ImageDraw.Draw(canvas)
     for line_number, (line, colour) in enumerate(_header_lines(prediction)):
         draw.text((4, 3 + line_number * (_font_size(width) + 4)), line, fill=colour, font=font)
-    base = lesion_panel(prediction.image, prediction.lesion_map)
+    base = _crop_frame(lesion_panel(prediction.image, prediction.lesion_map), prediction)
     attention = prediction.attention
     for column, branch in enumerate(BRANCHES):
         colour = BRANCH_COLOURS[branch]
