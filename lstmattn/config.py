@@ -240,6 +240,11 @@ class ModelConfig:
     # negative LSTM branch and h(x_NEG), so Δ = h(x_POS) in Eq. 9.
     attention_pooling: Literal["attention", "mean"] = "attention"
     negative_branch: bool = True
+    # The one-shot model's classification images while training: "flip_crop" crops (85-100 %
+    # of the area) and flips each left-right at random, as the classifiers'
+    # ``classifier_augmentation`` does; segmentation images are never augmented. The
+    # authors' code trains without augmentation ("none").
+    classification_augmentation: Literal["none", "flip_crop"] = "none"
     classifier_hidden_size: Count = 128
     batchnorm_at_inference: Literal["eval", "train"] = "eval"
     # Baselines (lstmattn.model.baselines): A, the affinity count of the One Shot Model

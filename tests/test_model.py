@@ -449,3 +449,21 @@ def test_classification_path_takes_train_proposals_in_training_and_test_proposal
         with torch.no_grad():
             model.eval()([torch.rand(3, 64, 64)])
         assert sizes == [[40], [24]], batchnorm
+
+
+def test_classification_augmentation_crops_and_flips_classification_images_only_while_training(monkeypatch):
+    import lstmattn.model.one_shot as one_shot
+
+    seen = []
+    monkeypatch.setattr(one_shot, "random_flip_crop", lambda image: seen.append(image.shape) or image.flip(-1))
+    model = make_model(classification_augmentation="flip_crop").train()
+    images = [torch.rand(3, 64, 64), torch.rand(3, 64, 64)]
+    model(images, [{"image_label": torch.tensor(1)}, {"image_label": torch.tensor(0)}])
+    assert seen == [(3, 64, 64)] * 2
+    model(images[:1], [segmentation_target()])  # segmentation images are never augmented
+    assert len(seen) == 2
+    model.eval()
+    with torch.no_grad():
+        model.classification_loss(images, torch.tensor([1, 0]))
+    assert len(seen) == 2, "no augmentation outside training"
+    assert make_model().config.classification_augmentation == "none"

@@ -9,18 +9,16 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
-from torchvision.transforms import RandomResizedCrop
 
 from lstmattn.errors import ConfigError
 from lstmattn.losses import CLASSIFICATION_LOSS_NAME
+from lstmattn.model.augmentation import random_flip_crop
 from lstmattn.model.pretrained import load_pretrained
 from lstmattn.model.transform import PerImageStandardizeTransform
 
 __all__ = [
     "BOTTLENECK_ARCHITECTURES",
     "CLASSIFIER_ARCHITECTURES",
-    "CROP_SCALE",
-    "CROP_RATIO",
     "ImageClassifier",
     "build_classifier_network",
 ]
@@ -40,13 +38,6 @@ CLASSIFIER_ARCHITECTURES: tuple[str, ...] = (
 #: ``Bottleneck`` residual blocks (ResNet18 and ResNet34 use ``BasicBlock``; DenseNets
 #: have no residual blocks).
 BOTTLENECK_ARCHITECTURES: tuple[str, ...] = ("resnet50", "resnext50_32x4d", "resnext101_32x8d")
-
-#: ``flip_crop`` augmentation: the crop keeps 85-100 % of the slice's area at an aspect
-#: ratio of 0.9-1.1, so at least 87 % of each side: what it cuts off a CT slice is mostly
-#: air and table (3 % of the quick phantoms' lesion pixels lie in the outer 12.5 % band).
-CROP_SCALE: tuple[float, float] = (0.85, 1.0)
-CROP_RATIO: tuple[float, float] = (0.9, 1.1)
-
 
 def _head_name(architecture: str) -> str:
     return "classifier" if architecture.startswith("densenet") else "fc"
@@ -158,9 +149,7 @@ class ImageClassifier(nn.Module):
         with ``"flip_crop"``; as it is otherwise."""
         if not (self.training and self.augmentation == "flip_crop"):
             return image
-        top, left, height, width = RandomResizedCrop.get_params(image, scale=list(CROP_SCALE), ratio=list(CROP_RATIO))
-        image = image[:, top:top + height, left:left + width]
-        return image.flip(-1) if torch.rand(()) < 0.5 else image
+        return random_flip_crop(image)
 
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None) -> Any:
         if self.training and (targets is None or len(targets) != len(images)):

@@ -16,6 +16,7 @@ from torchvision.models.detection.transform import resize_boxes
 from lstmattn.config import ExperimentConfig, ModelConfig
 from lstmattn.losses import CLASSIFICATION_LOSS_NAME, delta_sigma_loss
 from lstmattn.model.attention import AttentionLayer, AttentionOutput
+from lstmattn.model.augmentation import random_flip_crop
 from lstmattn.model.heads import DeltaLogits, ImageClassificationHead
 from lstmattn.model.roi_classification import RoIClassificationBranch, RoISequence
 from lstmattn.model.registry import ONE_SHOT, register
@@ -213,7 +214,10 @@ class OneShotLSTMAttention(MaskRCNN):
         return detections, output, image_list, original_sizes
 
     def classification_loss(self, images: list[Tensor], labels: Tensor) -> Tensor:
-        """L_CLS (Eq. 9-10) for images with image-level labels."""
+        """L_CLS (Eq. 9-10) for images with image-level labels (while training, each
+        randomly cropped and flipped first with ``classification_augmentation="flip_crop"``)."""
+        if self.training and self.config.classification_augmentation == "flip_crop":
+            images = [random_flip_crop(image) for image in images]
         output = self._classify_images(images)
         return delta_sigma_loss(
             output.positive_logits,

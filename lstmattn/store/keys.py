@@ -42,6 +42,7 @@ NON_SEMANTIC_FIELDS: tuple[str, ...] = (*(f"data.{name}" for name in DATA_PATH_F
 ADDED_FIELDS: Mapping[str, Any] = {
     "model.attention_pooling": "attention",
     "model.negative_branch": True,
+    "model.classification_augmentation": "none",
 }
 
 #: Hex digits of the key used in folder names (the full digest is in ``entry.json``).
