@@ -20,6 +20,7 @@ from lstmattn.data.intensity import HISTOGRAM_BINS
 from lstmattn.engine.predict import (
     PHANTOM_TRAINED,
     SERIES_NOTE,
+    UNLIKE_TRAINING,
     TrainingData,
     predict_slices,
     series_summaries,
@@ -343,10 +344,10 @@ def test_phantom_model_on_real_ct_warns_phantom_and_out_of_distribution(phantom_
     assert status == 0
     warnings = [line for line in err.splitlines() if line.startswith("lstmattn: warning: ")]
     assert any(PHANTOM_TRAINED in line for line in warnings)
-    assert any("5 of 5 slices are out of distribution" in line for line in warnings)
+    assert any(f"5 of 5 slices {UNLIKE_TRAINING}" in line for line in warnings)
     document = json.loads((out / "predictions.json").read_text())
     assert all(s["intensity"]["out_of_distribution"] for s in document["slices"])
-    assert all(any(w.startswith("out of distribution") for w in s["warnings"]) for s in document["slices"])
+    assert all(any(w.startswith(UNLIKE_TRAINING) for w in s["warnings"]) for s in document["slices"])
     summaries = document["series_summaries"]  # the P001 DICOM series, then the PNG slices
     assert [(s["patient_id"], s["out_of_distribution_slices"]) for s in summaries] == [("98C14734-ASSH", 2), (None, 3)]
     assert all(len(s["warnings"]) == 2 and s["trained_on"] == PHANTOM_TRAINED for s in summaries)
@@ -357,7 +358,7 @@ def test_phantom_model_on_its_own_phantoms_is_in_distribution(phantom_run_dir: P
     out = tmp_path / "out"
     status = main(["predict", str(phantoms), "--run", str(phantom_run_dir), "--out", str(out), "--no-overlays", "--no-progress"])
     err = capsys.readouterr().err
-    assert status == 0 and "out of distribution" not in err and PHANTOM_TRAINED in err
+    assert status == 0 and UNLIKE_TRAINING not in err and PHANTOM_TRAINED in err
     document = json.loads((out / "predictions.json").read_text())
     assert not any(s["intensity"]["out_of_distribution"] for s in document["slices"])
 

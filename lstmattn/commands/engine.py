@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--crop", choices=["auto", "body", "none"], default="auto",
                           help="--data classification slices: crop around the lungs (or body) before resizing, as "
                                "lstmattn predict --crop does (default auto: when the run trained on cropped slices)")
+    evaluate.add_argument("--feature-reference", action="store_true",
+                          help="only fit the out-of-distribution reference of lstmattn predict "
+                               "(results/feature_reference.npz), e.g. for a run evaluated before it existed")
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_evaluate)
 
@@ -87,7 +90,16 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise LstmattnError(f"{args.run}: no such run folder or checkpoint")
     if args.data is None and (args.split or args.out or args.crop != "auto"):
         raise LstmattnError("--split, --out and --crop go with --data FOLDER")
-    if args.data is not None:
+    if args.feature_reference and args.data is not None:
+        raise LstmattnError("--feature-reference fits the run's own reference; it does not go with --data")
+    if args.feature_reference:
+        from lstmattn.engine.feature_reference import write_feature_reference
+
+        run = RunDirectory(path)
+        with run.lock():
+            written = {"feature_reference": write_feature_reference(run, checkpoint=checkpoint, device=args.device,
+                                                                    progress=not args.no_progress)}
+    elif args.data is not None:
         from lstmattn.engine.folder_evaluation import evaluate_folder
 
         written = evaluate_folder(RunDirectory(path), args.data, checkpoint=checkpoint, split=args.split, out=args.out,

@@ -5,8 +5,9 @@ reported on stderr and in the JSON), 2 for usage errors (missing input or run fo
 output location that is a file or cannot be written: checked before any inference).
 
 Warnings (stderr, one line each, and the JSON's ``warnings``): a model trained on
-synthetic phantoms, a run without training intensity statistics, slices out of the
-training distribution (one line for all), and each slice far outside CT slice sizes.
+synthetic phantoms, a run without a feature reference (the out-of-distribution check
+unavailable) or training intensity statistics, slices unlike the training data (one line
+per series, one line for all), and each slice far outside CT slice sizes.
 """
 
 from __future__ import annotations
@@ -105,7 +106,10 @@ def _print_report(report: "PredictionReport", summaries: list[dict], warnings: l
     for summary in summaries:
         _print_summary(summary, several=len(summaries) > 1)
     input_warnings = [f"{p.source}: {warning}" for p in report.predictions for warning in p.input_warnings]
-    for line in [*input_warnings[:_MAX_SLICE_LINES], *warnings]:
+    series_warnings = [f"series {summary['series_instance_uid'] or '(PNG/JPEG slices)'}: {warning}"
+                       for summary in summaries if summary["out_of_distribution_slices"]
+                       for warning in summary["warnings"] if warning != f"model trained on {summary['trained_on']}"]
+    for line in [*input_warnings[:_MAX_SLICE_LINES], *series_warnings, *warnings]:
         print(f"lstmattn: warning: {line}", file=sys.stderr)
     if len(input_warnings) > _MAX_SLICE_LINES:
         print(f"lstmattn: warning: ... {len(input_warnings) - _MAX_SLICE_LINES} more slice warnings in the JSON", file=sys.stderr)
@@ -133,11 +137,13 @@ def _predict(args: argparse.Namespace) -> int:
     # user set wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from lstmattn.data.body_crop import crop_rule
+    from lstmattn.engine.feature_reference import read_feature_reference
     from lstmattn.engine.loading import load_trained_model, resolve_checkpoint, resolve_device
     from lstmattn.engine.precision import inference_precision
     from lstmattn.engine.predict import (
         TrainingData,
         check_output_folder,
+        out_of_distribution_check,
         predict_path,
         run_warnings,
         series_summaries,
@@ -152,7 +158,8 @@ def _predict(args: argparse.Namespace) -> int:
     check_output_folder(out, overlays=not args.no_overlays)
     run = RunDirectory(args.run)
     config = run.config()
-    training = TrainingData.from_record(_run_record(run), data_source=config.data.source)
+    training = TrainingData.from_record(_run_record(run), data_source=config.data.source,
+                                        features=read_feature_reference(run))
     crop = crop_rule(args.crop, config.data.source)
     device = resolve_device(args.device)
     checkpoint = resolve_checkpoint(run, args.checkpoint)
@@ -188,6 +195,7 @@ def _predict(args: argparse.Namespace) -> int:
         "class_names": list(class_names),
         "trained_on": training.trained_on,
         "training_data": training.description,
+        "out_of_distribution_check": out_of_distribution_check(training),
         "warnings": warnings,
     }
     try:

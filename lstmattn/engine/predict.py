@@ -35,9 +35,12 @@ are drawn on the whole slice.
 What the model was trained on travels with every output (:class:`TrainingData`, from
 the run's ``record.json``): a model trained on synthetic phantoms is labelled
 :data:`PHANTOM_TRAINED` in the JSON header, each series summary, each overlay caption
-and on the console; each slice is checked against the training data's grey-level
-statistics and flagged out of distribution when far from them
-(:mod:`lstmattn.data.intensity`).
+and on the console. Each slice is checked against what the model saw in training: its
+pooled features against the run's feature reference (:mod:`lstmattn.engine.feature_reference`,
+a Mahalanobis distance with a threshold calibrated on the validation split) and its
+grey-level histogram against the training slices' (:mod:`lstmattn.data.intensity`); a
+slice either check flags is "unlike the training data" in its record, its overlay
+caption, its series summary and on the console.
 
 Written layout (:func:`write_predictions_json`)::
 
@@ -65,6 +68,8 @@ from lstmattn import __version__
 from lstmattn.data.body_crop import NO_CROP, CropRule, SliceCrop
 from lstmattn.data.images import to_image_tensor
 from lstmattn.data.intensity import IntensityCheck, IntensityReference
+from lstmattn.engine.feature_reference import REFERENCE_FILE, FeatureCheck, FeatureReference
+from lstmattn.engine.features import FeatureTap
 from lstmattn.engine.precision import Precision, inference_precision
 from lstmattn.engine.slice_files import (
     DecodedSlices,
@@ -83,6 +88,7 @@ from lstmattn.progress import progress_bar
 __all__ = [
     "SERIES_NOTE",
     "PHANTOM_TRAINED",
+    "UNLIKE_TRAINING",
     "TrainingData",
     "SliceInput",
     "Lesion",
@@ -94,6 +100,7 @@ __all__ = [
     "predict_path",
     "summarize_series",
     "series_summaries",
+    "out_of_distribution_check",
     "run_warnings",
     "check_output_folder",
     "write_predictions_json",
@@ -109,29 +116,36 @@ _WHOLE_SLICE = SliceCrop(None, None, "the whole slice")
 NO_LUNG_NOTE = "no lung (label 1) detected above the score threshold; lesion percentages undefined"
 #: What a model trained on the synthetic phantoms is labelled with in every output.
 PHANTOM_TRAINED = "synthetic phantoms — not a diagnostic model"
+#: How every output names a slice the out-of-distribution check flags.
+UNLIKE_TRAINING = "unlike the training data"
 
 
 @dataclass(frozen=True)
 class TrainingData:
     """What a run's model was trained on, from its ``record.json``: the data's
-    description, whether it was the synthetic phantoms, and its grey-level statistics
-    (``None`` for a run recorded before they were kept)."""
+    description, whether it was the synthetic phantoms, its grey-level statistics
+    (``None`` for a run recorded before they were kept) and its feature reference
+    (:mod:`lstmattn.engine.feature_reference`; ``None`` for a run evaluated before it
+    existed)."""
 
     description: str
     is_phantom: bool
     intensity: IntensityReference | None = None
+    features: FeatureReference | None = None
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any], *, data_source: str | None = None) -> "TrainingData":
-        """From ``record.json`` (``identity`` and ``data``); ``data_source`` (the config's
-        ``data.source``) decides ``is_phantom`` when the record does not say."""
+    def from_record(cls, record: Mapping[str, Any], *, data_source: str | None = None,
+                    features: FeatureReference | None = None) -> "TrainingData":
+        """From ``record.json`` (``identity`` and ``data``) and the run's ``features``
+        reference; ``data_source`` (the config's ``data.source``) decides ``is_phantom``
+        when the record does not say."""
         identity = record.get("identity") if isinstance(record.get("identity"), Mapping) else {}
         data = record.get("data") if isinstance(record.get("data"), Mapping) else {}
         description = str(identity.get("data") or data.get("description") or data_source or "unknown data")
         is_phantom = identity.get("is_phantom")
         if not isinstance(is_phantom, bool):
             is_phantom = data_source == "phantom"
-        return cls(description, is_phantom, IntensityReference.from_record(data.get("intensity")))
+        return cls(description, is_phantom, IntensityReference.from_record(data.get("intensity")), features)
 
     @property
     def trained_on(self) -> str:
@@ -189,6 +203,7 @@ class SlicePrediction:
     original_size: tuple[int, int] | None = None
     input_warnings: tuple[str, ...] = ()
     intensity: IntensityCheck | None = None
+    features: FeatureCheck | None = None
     trained_on: str | None = None
     crop: SliceCrop | None = None
 
@@ -203,18 +218,22 @@ class SlicePrediction:
 
     @property
     def out_of_distribution(self) -> bool:
-        """Whether the slice's intensities are far from the training data's."""
-        return self.intensity is not None and self.intensity.out_of_distribution
+        """Whether the slice is unlike the training data: its features beyond the
+        reference's threshold, or its intensities far from the training slices'."""
+        return any(check is not None and check.out_of_distribution for check in (self.features, self.intensity))
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """The slice's warnings, without its file name: reading (size) and, when its
-        intensities are far from the training data's, out of distribution."""
-        if not self.out_of_distribution:
+        """The slice's warnings, without its file name: reading (size) and, when it is
+        unlike the training data, which check says so."""
+        reasons = []
+        if self.features is not None and self.features.out_of_distribution:
+            reasons.append(f"feature distance {self.features.distance:.1f} > {self.features.threshold:.1f}")
+        if self.intensity is not None and self.intensity.out_of_distribution:
+            reasons.append(f"grey-level histogram distance {self.intensity.distance:.2f} > {self.intensity.threshold:.2f}")
+        if not reasons:
             return self.input_warnings
-        check = self.intensity
-        return (*self.input_warnings, f"out of distribution: grey-level histogram distance {check.distance:.2f} from "
-                f"the training slices' exceeds {check.threshold:.2f}; the prediction is unreliable")
+        return (*self.input_warnings, f"{UNLIKE_TRAINING} ({', '.join(reasons)}); the prediction is unreliable")
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (no pixel arrays)."""
@@ -231,6 +250,8 @@ class SlicePrediction:
             "original_width": original_width,
             "warnings": list(self.warnings),
             "crop": None if self.crop is None else self.crop.to_json(),
+            "out_of_distribution": self.out_of_distribution,
+            "feature_check": None if self.features is None else self.features.to_json(),
             "intensity": None if self.intensity is None else self.intensity.to_json(),
             "class_probabilities": dict(zip(self.class_names, self.class_probs)),
             "class_logits": dict(zip(self.class_names, self.class_logits)),
@@ -320,9 +341,11 @@ def slice_prediction(
     class_names: tuple[str, ...],
     score_threshold: float,
     training: TrainingData | None = None,
+    features: FeatureCheck | None = None,
 ) -> SlicePrediction:
     """One model output as a :class:`SlicePrediction`; with ``training``, the slice is
-    labelled with what the model was trained on and checked against its intensities.
+    labelled with what the model was trained on and checked against its intensities;
+    ``features`` is its check against the run's feature reference.
 
     ``output`` is the model's on ``item.crop``'s part of the slice (the whole slice when
     ``item.crop`` is ``None``); its boxes, masks and RoIs are mapped to the whole slice.
@@ -355,6 +378,7 @@ def slice_prediction(
         original_size=item.original_size,
         input_warnings=item.warnings,
         intensity=training.intensity.check(crop.apply(item.image)) if training and training.intensity else None,
+        features=features,
         trained_on=training.trained_on if training else None,
         crop=item.crop,
     )
@@ -431,7 +455,8 @@ def predict_slices(
     (:func:`predict_path` collects such failures instead). Detections below
     ``score_threshold`` are dropped; masks are binarised at 0.5. ``training`` (what the
     model was trained on) labels each prediction and checks it for being out of
-    distribution. ``on_prediction`` is called with each prediction as soon as its batch
+    distribution (the features for its reference are taken from the predicting forward
+    pass itself, :class:`~lstmattn.engine.features.FeatureTap`). ``on_prediction`` is called with each prediction as soon as its batch
     is done, in input order (the CLI writes overlays meanwhile). ``model`` is put in eval
     mode with channels-last weights; ``precision`` (default: float32) may run it under
     bfloat16 autocast (:func:`~lstmattn.engine.precision.inference_precision`), its
@@ -452,13 +477,16 @@ def predict_slices(
     predictions: list[SlicePrediction] = []
     batches = _batches(enumerate(paths_or_arrays), batch_size)
     total = -(-len(paths_or_arrays) // batch_size) if isinstance(paths_or_arrays, Sized) else None
-    with _detections_from(model, score_threshold, bfloat16=precision.bfloat16):
+    reference = training.features if training else None
+    with _detections_from(model, score_threshold, bfloat16=precision.bfloat16), \
+            (FeatureTap(model) if reference else contextlib.nullcontext()) as tap:
         for batch in progress_bar(batches, total=total, desc="predict", unit="batch", disable=not progress, leave=False):
             inputs = [with_crop(as_slice_input(item, index), crop) for index, item in batch]
             with precision.autocast():
                 outputs = _as_float32(model([to_image_tensor(item.crop.apply(item.image)).to(device) for item in inputs]))
-            for item, output in zip(inputs, outputs):
-                predictions.append(slice_prediction(item, output, names, score_threshold, training))
+            checks = reference.checks(tap.take()) if reference else [None] * len(inputs)
+            for item, output, check in zip(inputs, outputs, checks):
+                predictions.append(slice_prediction(item, output, names, score_threshold, training, check))
                 if on_prediction is not None:
                     on_prediction(predictions[-1])
     return predictions
@@ -507,13 +535,10 @@ def predict_path(
 
 def _out_of_distribution_warning(predictions: Sequence[SlicePrediction]) -> str | None:
     """One line for all out-of-distribution slices of ``predictions``, or None."""
-    flagged = [p for p in predictions if p.out_of_distribution]
+    flagged = sum(p.out_of_distribution for p in predictions)
     if not flagged:
         return None
-    distances = [p.intensity.distance for p in flagged]
-    return (f"{len(flagged)} of {len(predictions)} slices are out of distribution: their grey-level histograms lie "
-            f"{min(distances):.2f}-{max(distances):.2f} from the training slices' (threshold "
-            f"{flagged[0].intensity.threshold:.2f}); their predictions are unreliable")
+    return f"{flagged} of {len(predictions)} slices {UNLIKE_TRAINING}; treat the result as unreliable"
 
 
 def summarize_series(predictions: Sequence[SlicePrediction]) -> dict[str, Any]:
@@ -566,13 +591,25 @@ def series_summaries(predictions: Sequence[SlicePrediction]) -> list[dict[str, A
     return [summarize_series(group) for group in groups.values()]
 
 
+def out_of_distribution_check(training: TrainingData) -> dict[str, Any]:
+    """What ``predictions.json``'s header says about the out-of-distribution check: the
+    feature reference's method, threshold and calibrated false-alarm rate, or that the
+    run has none."""
+    if training.features is None:
+        return {"method": None, "note": f"unavailable for this run (no results/{REFERENCE_FILE})"}
+    return training.features.describe()
+
+
 def run_warnings(training: TrainingData, predictions: Sequence[SlicePrediction], run_name: str) -> list[str]:
     """The warnings about the whole prediction, one line each: a model trained on
-    synthetic phantoms, a run without training intensity statistics (no
-    out-of-distribution check), and how many slices are out of distribution."""
+    synthetic phantoms, a run without a feature reference or training intensity
+    statistics (that check unavailable), and how many slices are unlike the training data."""
     warnings = []
     if training.is_phantom:
         warnings.append(f"{run_name}: trained on {PHANTOM_TRAINED}; its answers on real CT mean nothing")
+    if training.features is None:
+        warnings.append(f"{run_name}: the out-of-distribution check is unavailable for this run (no "
+                        f"results/{REFERENCE_FILE}; `lstmattn evaluate RUN --feature-reference` fits it)")
     if training.intensity is None:
         warnings.append(f"{run_name}: the run recorded no training intensity statistics (trained before they were "
                         "kept); inputs are not checked for being out of distribution")

@@ -7,12 +7,16 @@ from typing import Any
 
 from lstmattn.engine.datasets import DataBundle, build_data
 from lstmattn.engine.evaluation import classification_metrics, predict_classification, segmentation_metrics
+from lstmattn.engine.feature_reference import write_feature_reference
 from lstmattn.engine.loading import load_trained_model, resolve_checkpoint, resolve_device
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.io import atomic_write, atomic_write_json
 from lstmattn.errors import LstmattnError
 
 __all__ = ["load_trained_model", "evaluate_run"]
+
+#: The tasks of a model `lstmattn predict` runs: only such a run gets a feature reference.
+PREDICTED_TASKS = frozenset({"segmentation", "classification"})
 
 
 def evaluate_run(
@@ -24,8 +28,10 @@ def evaluate_run(
     n_resamples: int = 1000,
     progress: bool = True,
 ) -> dict[str, Path]:
-    """Evaluate on every classification test split and the segmentation test split;
-    returns the paths of the files written under ``run.results``.
+    """Evaluate on every classification test split and the segmentation test split, and
+    for a model with both tasks (the models ``lstmattn predict`` runs) fit its
+    out-of-distribution reference (:mod:`lstmattn.engine.feature_reference`); returns the
+    paths of the files written under ``run.results``.
 
     ``checkpoint`` (``last`` or ``best``; ``None``: the config's
     ``train.evaluate_checkpoint``, ``last`` by default) is resolved by
@@ -65,5 +71,8 @@ def evaluate_run(
         segmentation = {**header, "split": "segmentation_test", **segmentation_metrics(model, data.segmentation_test, device=device_, progress=progress)}
         atomic_write_json(segmentation, run.results / "segmentation_test.json")
         written["segmentation_test"] = run.results / "segmentation_test.json"
+    if PREDICTED_TASKS <= model.tasks:  # the models `lstmattn predict` runs
+        written["feature_reference"] = write_feature_reference(run, model=model, data=data, checkpoint=checkpoint,
+                                                               device=device_, progress=progress)
     run.update_record(status="evaluated", evaluated_checkpoint=checkpoint)
     return written

@@ -34,6 +34,7 @@ import torch
 
 from lstmattn.config import ExperimentConfig, save_config
 from lstmattn.engine.checkpoint import load_checkpoint, save_checkpoint
+from lstmattn.engine.feature_reference import REFERENCE_FILE
 from lstmattn.engine.loading import resolve_checkpoint
 from lstmattn.engine.runs import RunDirectory
 from lstmattn.errors import LstmattnError
@@ -240,7 +241,8 @@ def add_run(run_path: str | Path, *, root: str | Path | None = None, with_weight
     atomic_write_bytes(gzip.compress("".join(f"{line}\n" for line in log_lines).encode("utf-8"), mtime=0),
                        staging / _LOG_GZ)
     for source in sorted(run.results.iterdir()):
-        if source.is_file():
+        # the out-of-distribution reference (~0.4 MB) serves only predict, which needs weights
+        if source.is_file() and (weights is not None or source.name != REFERENCE_FILE):
             shutil.copyfile(source, staging / "results" / source.name)
     if weights is not None:
         torch.save(weights, staging / _WEIGHTS)
