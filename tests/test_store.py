@@ -686,3 +686,16 @@ def test_a_book_build_checks_its_live_run_against_the_store(
     build_book(out=tmp_path / "out-partial", store=StoreOptions(root=str(partial)), **options)
     [live] = read_provenance(tmp_path / "out-partial" / "provenance.json")["live"]
     assert not live["consistent"] and live["reason"] == "2 of its arm's 3 seeds are stored; the seed noise needs all of them"
+
+
+def test_the_canary_trains_with_the_thread_count_the_entry_recorded(stored: StoreEntry) -> None:
+    from lstmattn.store.canary import stored_threads
+
+    before = torch.get_num_threads()
+    recorded = StoreEntry(stored.path, {**stored.meta, "trained": {**stored.trained, "torch_threads": before + 1}})
+    with stored_threads(recorded):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+    unknown = StoreEntry(stored.path, {**stored.meta, "trained": {k: v for k, v in stored.trained.items() if k != "torch_threads"}})
+    with stored_threads(unknown):
+        assert torch.get_num_threads() == before

@@ -14,12 +14,15 @@ run trained in bfloat16 on a CPU that has it, checked on one that has not).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+import torch
 
 from lstmattn.config import ExperimentConfig, with_real_data
 from lstmattn.engine.loading import resolve_device
@@ -29,7 +32,8 @@ from lstmattn.engine.trainer import train
 from lstmattn.store.entries import StoreEntry, first_losses
 from lstmattn.store.fingerprint import current_fingerprint, fingerprint_digest
 
-__all__ = ["SAME_PRECISION_TOLERANCE", "OTHER_PRECISION_TOLERANCE", "CanaryResult", "canary_config", "run_canary"]
+__all__ = ["SAME_PRECISION_TOLERANCE", "OTHER_PRECISION_TOLERANCE", "CanaryResult", "canary_config", "stored_threads",
+           "run_canary"]
 
 #: Largest relative loss difference accepted when the canary trains in the stored precision
 #: (what remains is the thread count's summation order).
@@ -85,6 +89,21 @@ def _largest_difference(stored: list[dict[str, float]], now: list[dict[str, floa
     return worst, where
 
 
+@contextlib.contextmanager
+def stored_threads(entry: StoreEntry) -> Iterator[None]:
+    """Torch's CPU thread count set to the one ``entry`` was trained with (``record.json``'s
+    ``torch_threads``) while the block runs: the thread count decides the summation order
+    of CPU reductions, which can tip a random sampling step (benchmarks/MEASUREMENTS.md,
+    "The result store"). Without a recorded count nothing changes."""
+    threads, before = entry.trained.get("torch_threads"), torch.get_num_threads()
+    if isinstance(threads, int) and threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_canary(entry: StoreEntry, config: ExperimentConfig, *, device: str | None = None,
                workdir: str | Path | None = None) -> CanaryResult:
     """Train the first stored steps of ``entry`` with ``config`` (the stored config, its data
@@ -94,7 +113,7 @@ def run_canary(entry: StoreEntry, config: ExperimentConfig, *, device: str | Non
     device_ = resolve_device(device)
     precision = run_precision(config, device_, announce=False).describe()
     stored_precision = str(entry.trained.get("precision"))
-    with tempfile.TemporaryDirectory(prefix="lstmattn-canary-", dir=workdir) as folder:
+    with tempfile.TemporaryDirectory(prefix="lstmattn-canary-", dir=workdir) as folder, stored_threads(entry):
         run = RunDirectory(Path(folder) / entry.run_id)
         train(config, run, device=device, progress=False, stop_after_steps=len(stored), checkpoint_every=0,
               variant=entry.meta.get("variant"))
