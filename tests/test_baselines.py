@@ -271,7 +271,7 @@ def test_baseline_config_fields_are_validated():
 @pytest.mark.parametrize(
     "name, files",
     [
-        (AFFINITY, {"test_metrics", "test_predictions", "segmentation_test"}),
+        (AFFINITY, {"test_metrics", "test_predictions", "segmentation_test", "feature_reference"}),  # predict runs it
         (CLASSIFIERS["resnet18"], {"test_metrics", "test_predictions"}),
         (MASK_RCNN, {"segmentation_test"}),
     ],
