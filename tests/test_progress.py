@@ -133,7 +133,8 @@ def test_training_and_evaluation_in_a_log(tmp_path: Path, capsys: pytest.Capture
     log = capsys.readouterr().err
     assert "\r" not in log
     finished = [line.split(" in ")[0] for line in log.splitlines() if ": done, " in line]
-    assert finished == ["train toy: done, 3/3 it", "classify: done, 1/1 it", "segment: done, 1/1 it"]
+    assert finished == ["train toy: done, 3/3 it", "classify: done, 1/1 it", "segment: done, 1/1 it",
+                        "features of training slices: done, 1/1 it", "features of validation slices: done, 1/1 it"]
 
 
 def test_a_command_piped_to_a_log_writes_no_carriage_returns(tmp_path: Path) -> None:

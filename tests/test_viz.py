@@ -188,3 +188,9 @@ def test_attention_on_lesions_reports_shares_against_uniform_per_class():
     assert list(summary.index) == ["COVID-19", "Normal", "all"]
     assert summary.loc["all", "slices"] == 2 and summary.loc["all", "slices with an RoI on a lesion"] == 1
     assert np.isnan(summary.loc["Normal", "mean α POS share"])
+
+
+def test_share_text_says_when_no_slice_had_an_roi_on_a_lesion():
+    from lstmattn.viz.attention_lesions import share_text
+
+    assert share_text(0.12345) == "0.123" and share_text(float("nan")) == "not measurable"

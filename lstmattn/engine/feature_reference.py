@@ -167,9 +167,10 @@ def compute_feature_reference(
 ) -> FeatureReference:
     """The reference of ``model`` fitted on its classification-training slices and
     calibrated on its validation slices (module docstring)."""
-    fit = dataset_features(model, data.classification_train, sample=FIT_SLICES, device=device, progress=progress)
+    fit = dataset_features(model, data.classification_train, sample=FIT_SLICES, device=device, progress=progress,
+                           label="features of training slices")
     calibration = dataset_features(model, data.classification_val, sample=CALIBRATION_SLICES, device=device,
-                                   progress=progress)
+                                   progress=progress, label="features of validation slices")
     return fit_reference(fit, calibration, metadata={
         "features": feature_definition(model),
         "fit_split": "classification train",

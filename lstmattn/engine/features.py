@@ -117,16 +117,17 @@ def dataset_features(
     device: torch.device | str = "cpu",
     batch_size: int = 8,
     progress: bool = False,
+    label: str = "features",
 ) -> np.ndarray:
     """``float32[N, D]``: the pooled features of ``dataset``'s slices (items
     ``(FloatTensor[3, H, W], target)``), of up to ``sample`` of them evenly spaced, in
-    eval mode."""
+    eval mode; ``label`` names the progress display."""
     model.eval()
     indices = evenly_spaced(len(dataset), sample if sample is not None else len(dataset))
     loader = DataLoader(_Sampled(dataset, indices), batch_size=batch_size, shuffle=False, collate_fn=collate_detection)
     chunks = []
     with FeatureTap(model) as tap:
-        for images, _ in progress_bar(loader, desc="features", disable=not progress, leave=False):
+        for images, _ in progress_bar(loader, desc=label, disable=not progress, leave=False):
             _feature_pass(model, [image.to(device) for image in images])
             chunks.append(tap.take())
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)

@@ -32,7 +32,8 @@ from torchvision.ops import box_iou
 from lstmattn.labels import LESION_LABELS
 from lstmattn.viz.attention import explain_slice
 
-__all__ = ["LESION_IOU", "rois_on_lesions", "alpha_entropy", "attention_on_lesions", "summarise_attention_on_lesions"]
+__all__ = ["LESION_IOU", "rois_on_lesions", "alpha_entropy", "attention_on_lesions", "summarise_attention_on_lesions",
+           "share_text"]
 
 #: IoU between an RoI box and a ground-truth lesion box from which the RoI counts as on it.
 LESION_IOU = 0.5
@@ -117,3 +118,9 @@ def summarise_attention_on_lesions(per_slice: pd.DataFrame) -> pd.DataFrame:
             row[f"mean {column}"] = float(group[column].mean()) if len(group) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def share_text(value: float) -> str:
+    """A share or entropy of :func:`summarise_attention_on_lesions` for the prose: three
+    decimals, or ``"not measurable"`` where no slice had an RoI on a lesion (NaN)."""
+    return "not measurable" if np.isnan(value) else f"{value:.3f}"
