@@ -43,8 +43,8 @@ from lstmattn.book.parameters import ChapterParameters  # noqa: E402
 from lstmattn.engine.parallel import train_experiments  # noqa: E402
 from lstmattn.engine.plan import CHAPTER_RUNS, PlannedRun  # noqa: E402
 from lstmattn.labels import ONE_SHOT  # noqa: E402
-from lstmattn.tables import ablation_table, effects_beyond_noise, seed_noise_summary  # noqa: E402
-from lstmattn.variants import ABLATIONS  # noqa: E402
+from lstmattn.tables import TableResult, ablation_table, effects_beyond_noise, seed_noise_summary  # noqa: E402
+from lstmattn.variants import ABLATIONS, IDEAS  # noqa: E402
 
 
 def _arm_runs(variants: list[str]) -> list[PlannedRun]:
@@ -54,8 +54,21 @@ def _arm_runs(variants: list[str]) -> list[PlannedRun]:
     return sorted(runs, key=lambda p: p.seed_offset)
 
 
+def _report(table: TableResult) -> None:
+    """Print one ablation table, its seed-noise summary and the effects beyond the noise."""
+    columns = [c for c in table.frame.columns
+               if c in ("row", "seed", "status") or c.endswith("ours") or c.startswith("Δ")]
+    print(f"\n{table.title}")
+    print(table.frame[columns].round(3).to_markdown(index=False))
+    summary = seed_noise_summary(table)
+    print()
+    print(summary.T.to_markdown())
+    exceeding = effects_beyond_noise(summary)
+    print("\neffects beyond the seed noise:", ", ".join(exceeding) if exceeding else "none")
+
+
 def main(argv: list[str] | None = None) -> None:
-    names = [a.variant for a in ABLATIONS]
+    names = [a.variant for a in (*ABLATIONS, *IDEAS)]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", choices=names, default=names, help="ablation arms (default: all)")
     parser.add_argument("--profile", default="quick")
@@ -74,16 +87,10 @@ def main(argv: list[str] | None = None) -> None:
 
     root = Path(args.output_dir)
     seeds = sorted({e.config.train.seed for e in experiments})
-    arms = [a for a in ABLATIONS if a.variant in args.variants]
-    table = ablation_table(root, base.profile, arms, seed=seeds)
-    columns = [c for c in table.frame.columns
-               if c in ("row", "seed", "status") or c.endswith("ours") or c.startswith("Δ")]
-    print(table.frame[columns].round(3).to_markdown(index=False))
-    summary = seed_noise_summary(table)
-    print()
-    print(summary.T.to_markdown())
-    exceeding = effects_beyond_noise(summary)
-    print("\neffects beyond the seed noise:", ", ".join(exceeding) if exceeding else "none")
+    for family in (ABLATIONS, IDEAS):  # paper vs code, then the paper's ideas taken out: a table each
+        arms = [a for a in family if a.variant in args.variants]
+        if arms:
+            _report(ablation_table(root, base.profile, arms, seed=seeds))
 
     defaults = [e for e in experiments if e.variant is None and e.is_evaluated(root)]
     rows = [{"seed": e.config.train.seed, **run_metrics(e.folder(root).path)} for e in defaults]
