@@ -85,11 +85,11 @@ def pages(site: dict, playwright_api: ModuleType) -> dict[str, dict]:
                 page.on("pageerror", lambda exc, e=errors: e.append(f"page error: {exc}"))
                 page.on("requestfailed", lambda r, e=errors: e.append(f"request failed: {r.url} {r.failure}"))
 
-                def block_network(route, seen=outside):
+                def block_network(route):  # one parameter only: playwright passes the request to a second
                     if route.request.url.startswith(("file://", "data:", "blob:", "about:")):
                         route.continue_()
                     else:
-                        seen.append(route.request.url)
+                        outside.append(route.request.url)
                         route.abort()
 
                 page.route("**/*", block_network)
