@@ -12,7 +12,9 @@
    stops the build with a :class:`ChapterFailed` naming the chapter and that path.
    Chapter 7 runs on the real-data folder (``ChapterParameters.real_data``); without
    one it becomes a page saying what data it needs and how to get it.
-3. **Renders** the site (:mod:`lstmattn.book.site`).
+3. **Renders** the site (:mod:`lstmattn.book.site`), with the Results page generated from
+   the tables the chapters wrote, ``provenance.json`` and the run folders
+   (:mod:`lstmattn.book.results_page`).
 
 With a :class:`StoreOptions` (the command line's default), step 1 first consults the
 result store (:mod:`lstmattn.store.resolution`): fresh stored runs are copied into the
@@ -37,6 +39,7 @@ from lstmattn.book.missing_data import write_missing_data_page
 from lstmattn.book.parameters import ChapterParameters
 from lstmattn.book.provenance import (PROVENANCE_FILE, LiveRunInconsistent, build_summary, live_comparisons,
                                      read_provenance, write_provenance)
+from lstmattn.book.results_page import write_results_page
 from lstmattn.book.site import PROJECT_ROOT, BookError, build_site, stage_sources, vendor_assets
 from lstmattn.config import save_config
 from lstmattn.engine.parallel import train_experiments
@@ -295,10 +298,13 @@ def build_book(
         return build
     start = time.perf_counter()
     provenance_path = out / PROVENANCE_FILE
-    summary = build_summary(read_provenance(provenance_path)) if build.sources and provenance_path.is_file() else None
+    record = read_provenance(provenance_path) if build.sources and provenance_path.is_file() else None
     runs_at = Path(cwd or ".") / parameters.output_dir
-    source = stage_sources(build.executed, out=out, book_dir=book_dir, build_summary=summary,
+    source = stage_sources(build.executed, out=out, book_dir=book_dir,
+                           build_summary=None if record is None else build_summary(record),
                            run_folders=[s.experiment.folder(runs_at).path for s in build.sources])
+    write_results_page(source, executed=build.executed, tables_dir=runs_at / "tables", runs_root=runs_at,
+                       provenance=record)
     vendor_assets(source / "_vendor" / "_static", cache_dir=vendor_cache or out / ".vendor-cache")
     build.timings["vendor"] = time.perf_counter() - start
     start = time.perf_counter()

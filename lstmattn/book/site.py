@@ -2,7 +2,9 @@
 
 1. **Stage** the book sources: ``book/*`` (pages, ``_toc.yml``, ``references.bib``,
    ``_static/``) and the executed notebooks are copied into ``<out>/source/``, with the
-   table of contents reduced to the chapters that were built.
+   table of contents reduced to the chapters that were built. The build then fills the
+   staged Results page (:mod:`lstmattn.book.results_page`), or removes it with
+   :func:`drop_pages` when no chapter wrote a table.
 2. **Vendor** MathJax 3 and the ipywidgets embedder from npm into
    ``<out>/source/_vendor/_static/vendor/`` (tarballs cached in ``<out>/.vendor-cache/``;
    ``html_extra_path`` in ``_config.yml`` merges the folder into the site's
@@ -29,6 +31,7 @@ __all__ = [
     "HIDDEN_CELL_TAGS",
     "BookError",
     "stage_sources",
+    "drop_pages",
     "vendor_assets",
     "build_site",
 ]
@@ -64,23 +67,42 @@ def _toc_entries(toc: Any) -> Iterable[dict[str, Any]]:
             yield from _toc_entries(item)
 
 
-def _prune_toc(toc: Any, keep: set[str]) -> Any:
-    """Drop every ``notebooks/…`` entry of the TOC whose stem is not in ``keep``, and any
-    part left without chapters."""
+def _prune_toc(toc: Any, keep: set[str], drop: frozenset[str] | set[str] = frozenset()) -> Any:
+    """Drop every ``notebooks/…`` entry of the TOC whose stem is not in ``keep``, every
+    entry whose file is in ``drop``, and any part left without chapters."""
     children = ("parts", "chapters", "sections")
     if isinstance(toc, list):
-        pruned = [_prune_toc(item, keep) for item in toc
-                  if not (isinstance(item, dict) and _is_dropped(item.get("file"), keep))]
+        pruned = [_prune_toc(item, keep, drop) for item in toc
+                  if not (isinstance(item, dict) and _is_dropped(item.get("file"), keep, drop))]
         return [item for item in pruned
                 if not (isinstance(item, dict) and "file" not in item and not any(item.get(k) for k in children))]
     if isinstance(toc, dict):
-        pruned = {key: _prune_toc(value, keep) if key in children else value for key, value in toc.items()}
+        pruned = {key: _prune_toc(value, keep, drop) if key in children else value for key, value in toc.items()}
         return {key: value for key, value in pruned.items() if not (key in children and value == [])}
     return toc
 
 
-def _is_dropped(entry: str | None, keep: set[str]) -> bool:
-    return bool(entry) and str(entry).startswith("notebooks/") and Path(str(entry)).stem not in keep
+def _is_dropped(entry: str | None, keep: set[str], drop: frozenset[str] | set[str] = frozenset()) -> bool:
+    if not entry:
+        return False
+    if str(entry) in drop:
+        return True
+    return str(entry).startswith("notebooks/") and Path(str(entry)).stem not in keep
+
+
+def drop_pages(source: str | Path, pages: Iterable[str]) -> None:
+    """Remove ``pages`` (TOC entries such as ``"results"``) from the staged ``source``: from
+    its ``_toc.yml`` (a part left empty goes too) and its files."""
+    source, pages = Path(source), set(pages)
+    toc_path = source / "_toc.yml"
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    chapters = {Path(e["file"]).stem for e in _toc_entries(toc) if str(e["file"]).startswith("notebooks/")}
+    toc_path.write_text(yaml.safe_dump(_prune_toc(toc, chapters, pages), sort_keys=False), encoding="utf-8")
+    for page in pages:
+        for suffix in ("", ".md", ".ipynb", ".rst"):
+            path = source / f"{page}{suffix}"
+            if path.is_file():
+                path.unlink()
 
 
 #: The line of ``book/intro.md`` that the build replaces with its build summary.
