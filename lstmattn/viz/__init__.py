@@ -13,7 +13,7 @@ result files; never trains (no :mod:`lstmattn.engine.trainer`) and never imports
 * :mod:`~lstmattn.viz.explorer` (live ipywidgets) and :mod:`~lstmattn.viz.static_viewer`
   (offline HTML; its JavaScript and CSS are ``viz/assets/`` package data);
 * :mod:`~lstmattn.viz.data_figures` (chapter 1), :mod:`~lstmattn.viz.model_figures`
-  (chapter 2), :mod:`~lstmattn.viz.segmentation` (chapter 3),
+  and :mod:`~lstmattn.viz.architecture` (chapter 2; the redrawn Figure 1), :mod:`~lstmattn.viz.segmentation` (chapter 3),
   :mod:`~lstmattn.viz.attention_figures` (chapter 6);
 * :mod:`~lstmattn.viz.prediction_files`: the overlay PNG files of ``lstmattn predict``.
 

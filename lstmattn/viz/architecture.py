@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.path import Path as MplPath
 
-from lstmattn.viz.style import branch_hex
+from lstmattn.viz.style import DIAGRAM_COLOURS, branch_hex
 
 __all__ = [
     "CANVAS", "LEGEND_BAND", "ROLE_COLOURS", "Part", "Link", "Frame", "PARTS", "LINKS", "FRAMES", "plot_architecture",
@@ -44,22 +44,20 @@ LEGEND_BAND = 0.45
 """Height in inches of the legend below the drawing."""
 
 ROLE_COLOURS: Mapping[Role, tuple[str, str]] = MappingProxyType({
-    "shared": ("#f2f2f2", "#555555"),
-    "segmentation": ("#efe6f7", "#7b3fa8"),
-    "classification": ("#e6f4e6", "#2e7d32"),
-    "positive": ("#e6f4e6", branch_hex("positive")),
-    "negative": ("#e6f4e6", branch_hex("negative")),
-    "loss": ("#ffffff", "#222222"),
+    **{role: (DIAGRAM_COLOURS[f"{role} fill"], DIAGRAM_COLOURS[f"{role} edge"])
+       for role in ("shared", "segmentation", "classification", "loss")},
+    "positive": (DIAGRAM_COLOURS["classification fill"], branch_hex("positive")),
+    "negative": (DIAGRAM_COLOURS["classification fill"], branch_hex("negative")),
 })
 """Role → (fill, edge) of a box. As in the paper's Figure 1, the full segmentation branch
 is purple and the full classification branch green; the two attention branches keep the
 book's x_POS / x_NEG colours (:data:`lstmattn.viz.style.BRANCH_COLOURS`)."""
 
 _LINK_STYLES: Mapping[LinkKind, tuple[LineStyle, str, str]] = MappingProxyType({
-    "data": ("-", "#333333", "data"),
-    "batch": ((0, (5, 3)), "#333333", "batch of RoIs"),
-    "label": (":", "#333333", "labels"),
-    "weights": (":", "#d62728", "weight copy"),
+    "data": ("-", DIAGRAM_COLOURS["ink"], "data"),
+    "batch": ((0, (5, 3)), DIAGRAM_COLOURS["ink"], "batch of RoIs"),
+    "label": (":", DIAGRAM_COLOURS["ink"], "labels"),
+    "weights": (":", DIAGRAM_COLOURS["weight copy"], "weight copy"),
 })
 """Link kind → (line style, colour, legend text), the paper's arrow conventions: normal
 arrows data, broken arrows batches, dotted arrows labels, the red dotted arrow with a
@@ -235,7 +233,7 @@ def _draw_part(ax: Axes, part: Part) -> None:
     top = y + sum(_line_height(text, size) for text, size, _, _ in lines) / 2
     for text, size, weight, family in lines:
         step = _line_height(text, size)
-        colour = "#444444" if family == "monospace" else "black"
+        colour = DIAGRAM_COLOURS["code"] if family == "monospace" else "black"
         ax.text(x, top - step / 2, text, ha="center", va="center", fontsize=size, fontweight=weight,
                 family=family, color=colour)
         top -= step
@@ -267,20 +265,20 @@ def _draw_link(ax: Axes, link: Link, parts: Mapping[str, Part]) -> None:
         ax.text(middle[0], middle[1] + 0.1, link.label, ha="center", va="bottom",
                 fontsize=_CODE_PT, color=colour)
         ax.text(middle[0], middle[1] - 0.1, link.qualname.replace(".", "\n."), ha="center", va="top",
-                fontsize=_CODE_PT, family="monospace", color="#444444")
+                fontsize=_CODE_PT, family="monospace", color=DIAGRAM_COLOURS["code"])
     elif link.label:
         vertical = abs(x1 - x0) < 1e-6
         ax.text(middle[0] + (0.05 if vertical else 0), middle[1] + (0 if vertical else 0.05), link.label,
                 ha="left" if vertical else "center", va="center" if vertical else "bottom",
-                fontsize=_CODE_PT, style="italic", color="#333333")
+                fontsize=_CODE_PT, style="italic", color=DIAGRAM_COLOURS["ink"])
 
 
 def _draw_frame(ax: Axes, frame: Frame) -> None:
     x0, y0, x1, y1 = frame.rect
     ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=0.1",
-                                facecolor="none", edgecolor="#888888", lw=0.9, linestyle=(0, (6, 3))))
+                                facecolor="none", edgecolor=DIAGRAM_COLOURS["frame"], lw=0.9, linestyle=(0, (6, 3))))
     ax.text(x1 - 0.08, y1 - 0.06, f"{frame.title}  {frame.module}.{frame.qualname}", ha="right", va="top",
-            fontsize=_CODE_PT, color="#444444", family="monospace")
+            fontsize=_CODE_PT, color=DIAGRAM_COLOURS["code"], family="monospace")
 
 
 def _legend(ax: Axes) -> None:

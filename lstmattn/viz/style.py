@@ -27,6 +27,7 @@ __all__ = [
     "BRANCH_COLOURS",
     "ROI_COLOUR",
     "FEATURE_COLORMAP",
+    "DIAGRAM_COLOURS",
     "rgba",
     "rgba8",
     "hex_colour",
@@ -61,6 +62,17 @@ ROI_COLOUR: RGB = (255, 255, 0)
 
 FEATURE_COLORMAP = "magma"
 """matplotlib colour map of RoI mask-feature images (§3.6)."""
+
+DIAGRAM_COLOURS: Mapping[str, str] = MappingProxyType({
+    "shared fill": "#f2f2f2", "shared edge": "#555555",
+    "segmentation fill": "#efe6f7", "segmentation edge": "#7b3fa8",
+    "classification fill": "#e6f4e6", "classification edge": "#2e7d32",
+    "loss fill": "#ffffff", "loss edge": "#222222",
+    "ink": "#333333", "code": "#444444", "frame": "#888888", "weight copy": "#d62728",
+})
+"""Colours of the redrawn Figure 1 (:mod:`lstmattn.viz.architecture`), ``#rrggbb``: as in
+the paper's figure the segmentation branch purple and the classification branch green;
+arrows and module names in greys, the weight-copy arrow red."""
 
 
 def rgba(colour: RGB, opacity: float = 1.0) -> tuple[float, float, float, float]:
