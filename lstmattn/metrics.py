@@ -38,6 +38,7 @@ __all__ = [
     "mask_iou",
     "match_predictions",
     "average_precision",
+    "ImageMatches",
     "MaskAPResult",
     "MaskAPMetric",
     "DiceResult",
@@ -54,6 +55,7 @@ ANY_LESION = "any lesion"
 """Key of the union of all lesion classes in :class:`DiceResult`."""
 
 F1Weights = Literal["support", "paper"] | Sequence[float]
+_LabelPart = tuple[np.ndarray, np.ndarray, int]  # one image's scores, TP flags and ground-truth count of one label
 ConfusionStatistic = Callable[[np.ndarray], np.ndarray]
 
 
@@ -69,6 +71,15 @@ def _safe_divide(numerator: Any, denominator: Any) -> np.ndarray:
         np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
     )
     return np.divide(numerator, denominator, out=np.zeros(numerator.shape), where=denominator != 0)
+
+
+def _check_resampling(n_resamples: int, confidence: float) -> None:
+    """:class:`ValueError` naming the argument unless ``n_resamples`` is a positive integer
+    and ``confidence`` lies in (0, 1)."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
 
 
 # --------------------------------------------------------------------------- classification
@@ -291,10 +302,7 @@ class ConfusionMatrixMetric:
             confidence: coverage of the interval, in (0, 1).
             seed: seed of the numpy generator; equal seeds give equal intervals.
         """
-        if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-            raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-        if not 0.0 < confidence < 1.0:
-            raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+        _check_resampling(n_resamples, confidence)
         total = int(self.confusion.sum())
         if total == 0:
             raise ValueError("no predictions accumulated; call update() before bootstrap_ci()")
@@ -391,10 +399,7 @@ def roc_auc_ci(
     """:func:`roc_auc` with a bootstrap percentile interval: the N (label, score) pairs
     are resampled with replacement ``n_resamples`` times (resamples with one class only
     are left out of the quantiles)."""
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    _check_resampling(n_resamples, confidence)
     true, score = _to_numpy(y_true).astype(bool), _to_numpy(scores).astype(np.float64)
     estimate = roc_auc(true, score)
     picks = np.random.default_rng(seed).integers(len(true), size=(n_resamples, len(true)))
@@ -564,11 +569,62 @@ class MaskAPResult:
 
 
 @dataclass(frozen=True)
-class _ImageMatches:
-    scores: np.ndarray  # float[N], descending
-    labels: np.ndarray  # int[N]
-    is_true_positive: np.ndarray  # bool[T, N]
-    gt_labels: np.ndarray  # int[M]
+class ImageMatches:
+    """One image's predictions, ranked and matched to its ground truth: all that its mask
+    AP needs of it (:class:`MaskAPMetric` keeps one per image).
+
+    Attributes:
+        scores: ``float[N]`` prediction scores, in descending order.
+        labels: ``int[N]`` predicted labels.
+        is_true_positive: ``bool[T, N]`` :func:`match_predictions` flags at each IoU threshold.
+        gt_labels: ``int[M]`` ground-truth labels (their order does not matter).
+    """
+
+    scores: np.ndarray
+    labels: np.ndarray
+    is_true_positive: np.ndarray
+    gt_labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        num_predictions = len(self.scores)
+        if self.labels.shape != (num_predictions,) or self.is_true_positive.ndim != 2 \
+                or self.is_true_positive.shape[1] != num_predictions:
+            raise ValueError(
+                f"ImageMatches needs {num_predictions} labels and flags of shape (T, {num_predictions}), "
+                f"got {self.labels.shape} and {self.is_true_positive.shape}"
+            )
+        if np.any(np.diff(self.scores) > 0):
+            raise ValueError("ImageMatches scores must be in descending order")
+
+    def restricted(self, classes: Iterable[int]) -> ImageMatches:
+        """The predictions and ground truth of the labels ``classes`` only. Both matchings of
+        :func:`match_predictions` pair equal labels only, so every kept flag is the one
+        matching the kept predictions alone would give."""
+        classes = tuple(classes)
+        kept = np.isin(self.labels, classes)
+        return ImageMatches(self.scores[kept], self.labels[kept], self.is_true_positive[:, kept],
+                            self.gt_labels[np.isin(self.gt_labels, classes)])
+
+
+def _image_resamples(num_images: int, n_resamples: int, confidence: float, seed: int) -> np.ndarray:
+    """``int[n_resamples, num_images]``: image indices drawn with replacement from a numpy
+    generator seeded with ``seed``, each row sorted (a resample is a multiset of images;
+    in image order, ties between pooled scores break as in the full set)."""
+    _check_resampling(n_resamples, confidence)
+    if num_images == 0:
+        raise ValueError("no images accumulated; call update() before bootstrap_ci()")
+    picks = np.random.default_rng(seed).integers(num_images, size=(n_resamples, num_images))
+    return np.sort(picks, axis=1)
+
+
+def _percentile_interval(estimate: float, samples: np.ndarray, confidence: float) -> ConfidenceInterval:
+    """The bootstrap percentile interval of ``samples`` around ``estimate``. NaN samples (a
+    statistic undefined on that resample) are left out, as in :func:`roc_auc_ci`; the
+    bounds are NaN when every sample is."""
+    defined = samples[~np.isnan(samples)]
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(defined, [tail, 1.0 - tail]) if defined.size else (np.nan, np.nan)
+    return ConfidenceInterval(float(estimate), float(low), float(high), confidence)
 
 
 class MaskAPMetric:
@@ -580,6 +636,9 @@ class MaskAPMetric:
     ``masks`` (``[M, H, W]``) and ``labels`` (``int[M]``). Predicted masks are binarised
     at probability > ``mask_threshold``, sorted by descending score and matched to the
     ground truth with :func:`match_predictions`; APs use :func:`average_precision`.
+    Each image is kept as its :class:`ImageMatches` (:attr:`matches`), which
+    :meth:`add_matches` accumulates again (from a per-slice result file) and
+    :meth:`bootstrap_ci` resamples.
 
     Args:
         iou_thresholds: IoU thresholds; the mean AP over the default ones is AP@[0.5:0.95].
@@ -629,7 +688,25 @@ class MaskAPMetric:
         self.reset()
 
     def reset(self) -> None:
-        self._images: list[_ImageMatches] = []
+        self._images: list[ImageMatches] = []
+
+    @property
+    def matches(self) -> tuple[ImageMatches, ...]:
+        """Every accumulated image's ranked and matched predictions, in update order."""
+        return tuple(self._images)
+
+    def add_matches(self, image: ImageMatches) -> None:
+        """Accumulate one image whose predictions are already ranked and matched (say, read
+        back from a per-slice result file) as :meth:`update` would have: ``image`` must
+        hold the flags of this metric's ``matching`` at its ``iou_thresholds``; predictions
+        and ground truth of labels outside ``classes`` are dropped here
+        (:meth:`ImageMatches.restricted`)."""
+        if image.is_true_positive.shape[0] != len(self.iou_thresholds):
+            raise ValueError(
+                f"image matches hold flags at {image.is_true_positive.shape[0]} IoU thresholds, "
+                f"the metric has {len(self.iou_thresholds)}"
+            )
+        self._images.append(image if self.classes is None else image.restricted(self.classes))
 
     def update(
         self, predictions: Sequence[Mapping[str, Any]], targets: Sequence[Mapping[str, Any]]
@@ -651,7 +728,7 @@ class MaskAPMetric:
                     for threshold in self.iou_thresholds
                 ]
             )
-            self._images.append(_ImageMatches(scores, labels, is_true_positive, gt_labels))
+            self._images.append(ImageMatches(scores, labels, is_true_positive, gt_labels))
 
     def aggregate(self) -> MaskAPResult:
         if not self._images:
@@ -660,30 +737,78 @@ class MaskAPMetric:
             ap_per_threshold = np.mean([self._image_ap(image) for image in self._images], axis=0)
             class_ap = None
         else:
-            gt_labels = np.concatenate([image.gt_labels for image in self._images])
-            class_ap = {
-                int(label): self._class_ap(label, gt_labels) for label in np.unique(gt_labels)
-            }
-            if class_ap:
-                ap_per_threshold = np.mean(list(class_ap.values()), axis=0)
-            else:
-                ap_per_threshold = np.full(len(self.iou_thresholds), np.nan)
+            ap_per_threshold, class_ap = self._dataset_ap([self._by_label(image) for image in self._images])
         return MaskAPResult(self.iou_thresholds, ap_per_threshold, class_ap, len(self._images))
 
-    def _image_ap(self, image: _ImageMatches) -> np.ndarray:
+    def bootstrap_ci(
+        self, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+    ) -> dict[str, ConfidenceInterval]:
+        """Bootstrap percentile intervals of the AP at each IoU threshold and of their mean,
+        resampling the images.
+
+        A resample draws as many images as were accumulated, with replacement, and its AP
+        is the one :meth:`aggregate` computes from those images, an image drawn k times
+        counting k times: the mean of their per-image APs (``"per_image"``) or the AP of
+        their pooled predictions (``"dataset"``, the same code as :meth:`aggregate`).
+        Resamples whose AP is undefined (``"dataset"``: no ground truth drawn) are left out
+        of the quantiles.
+
+        Args:
+            n_resamples: number of bootstrap resamples.
+            confidence: coverage of the interval, in (0, 1).
+            seed: seed of the numpy generator; equal seeds give equal intervals.
+
+        Returns:
+            ``"AP@<t>"`` for each IoU threshold t (``"AP@0.5"``, ``"AP@0.75"``, ...) and
+            ``"AP@[<first>:<last>]"`` for their mean (``"AP@[0.5:0.95]"`` with the default
+            thresholds), each around the :meth:`aggregate` value.
+        """
+        picks = _image_resamples(len(self._images), n_resamples, confidence, seed)
+        result = self.aggregate()
+        if self.aggregation == "per_image":
+            samples = np.array([self._image_ap(image) for image in self._images])[picks].mean(axis=1)
+        else:
+            parts = [self._by_label(image) for image in self._images]
+            samples = np.array([self._dataset_ap([parts[i] for i in row])[0] for row in picks])
+        intervals = {
+            f"AP@{threshold:g}": _percentile_interval(estimate, samples[:, index], confidence)
+            for index, (threshold, estimate) in enumerate(zip(self.iou_thresholds, result.ap_per_threshold))
+        }
+        mean_name = f"AP@[{self.iou_thresholds[0]:g}:{self.iou_thresholds[-1]:g}]"
+        intervals[mean_name] = _percentile_interval(result.ap, samples.mean(axis=1), confidence)
+        return intervals
+
+    def _image_ap(self, image: ImageMatches) -> np.ndarray:
         num_gt, num_predictions = len(image.gt_labels), len(image.labels)
         if num_gt == 0 or num_predictions == 0:
             return np.full(len(self.iou_thresholds), float(num_gt == num_predictions))
         return np.array([average_precision(flags, num_gt) for flags in image.is_true_positive])
 
-    def _class_ap(self, label: int, gt_labels: np.ndarray) -> np.ndarray:
-        scores = np.concatenate([image.scores[image.labels == label] for image in self._images])
-        is_true_positive = np.concatenate(
-            [image.is_true_positive[:, image.labels == label] for image in self._images], axis=1
-        )
-        ranked = is_true_positive[:, np.argsort(-scores, kind="stable")]
-        num_gt = int(np.sum(gt_labels == label))
-        return np.array([average_precision(flags, num_gt) for flags in ranked])
+    def _by_label(self, image: ImageMatches) -> dict[int, _LabelPart]:
+        """Label → the image's predictions of that label (scores ``float[n]`` in descending
+        order, flags ``bool[T, n]``) and its number of ground truths of that label."""
+        return {
+            int(label): (image.scores[image.labels == label], image.is_true_positive[:, image.labels == label],
+                         int(np.sum(image.gt_labels == label)))
+            for label in np.union1d(image.labels, image.gt_labels)
+        }
+
+    def _dataset_ap(self, parts: Sequence[Mapping[int, _LabelPart]]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """AP per threshold of the pooled predictions of some images, given as
+        :meth:`_by_label` parts (the mean over the classes of their ground truth, NaN
+        without any), and label → AP per threshold. Per class, the images' predictions are
+        concatenated in image order and ranked by a stable sort on the score."""
+        no_predictions = (np.zeros(0), np.zeros((len(self.iou_thresholds), 0), dtype=bool), 0)
+        class_ap = {}
+        for label in sorted({label for part in parts for label, (_, _, num_gt) in part.items() if num_gt}):
+            pieces = [part.get(label, no_predictions) for part in parts]
+            scores = np.concatenate([piece[0] for piece in pieces])
+            ranked = np.concatenate([piece[1] for piece in pieces], axis=1)[:, np.argsort(-scores, kind="stable")]
+            num_gt = sum(piece[2] for piece in pieces)
+            class_ap[label] = np.array([average_precision(flags, num_gt) for flags in ranked])
+        if class_ap:
+            return np.mean(list(class_ap.values()), axis=0), class_ap
+        return np.full(len(self.iou_thresholds), np.nan), class_ap
 
 
 @dataclass(frozen=True)
@@ -710,7 +835,9 @@ class DiceMetric:
     ``score_threshold``, pixels with probability > ``mask_threshold``) is compared with
     the union of its ground-truth instances; ``ANY_LESION`` compares the unions over all
     classes in ``class_labels``. Binary Dice equals the F1 score of the pixels.
-    ``update`` takes the same per-image dicts as :class:`MaskAPMetric`.
+    ``update`` takes the same per-image dicts as :class:`MaskAPMetric`; each image is
+    kept as its pixel counts (:attr:`image_counts`), which :meth:`add_counts` accumulates
+    again (from a per-slice result file) and :meth:`bootstrap_ci` resamples.
 
     Args:
         class_labels: class name → instance label; defaults to :data:`~lstmattn.labels.LESION_NAMES`.
@@ -742,6 +869,16 @@ class DiceMetric:
         self._intersection = dict.fromkeys(names, 0)
         self._size = dict.fromkeys(names, 0)
         self._image_dice: dict[str, list[float]] = {name: [] for name in names}
+        self._image_counts: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
+
+    @property
+    def image_counts(self) -> dict[str, np.ndarray]:
+        """Class name (and ``ANY_LESION``) → ``int64[I, 2]``: each accumulated image's
+        |P∩G| and |P| + |G| in pixels, in update order."""
+        return {
+            name: np.array(counts, dtype=np.int64).reshape(len(counts), 2)
+            for name, counts in self._image_counts.items()
+        }
 
     def update(
         self, predictions: Sequence[Mapping[str, Any]], targets: Sequence[Mapping[str, Any]]
@@ -753,15 +890,28 @@ class DiceMetric:
         ):
             confident = scores >= self.score_threshold
             pred_masks, labels = pred_masks[confident], labels[confident]
+            counts = {}
             for name, group in label_groups.items():
                 predicted = pred_masks[np.isin(labels, group)].any(axis=0)
                 truth = gt_masks[np.isin(gt_labels, group)].any(axis=0)
                 intersection = int(np.count_nonzero(predicted & truth))
-                size = int(np.count_nonzero(predicted)) + int(np.count_nonzero(truth))
-                self._intersection[name] += intersection
-                self._size[name] += size
-                if size:
-                    self._image_dice[name].append(2.0 * intersection / size)
+                counts[name] = (intersection, int(np.count_nonzero(predicted)) + int(np.count_nonzero(truth)))
+            self.add_counts(counts)
+
+    def add_counts(self, counts: Mapping[str, tuple[int, int]]) -> None:
+        """Accumulate one image given as :meth:`update` measures it (say, read back from a
+        per-slice result file): class name (and ``ANY_LESION``) → (|P∩G|, |P| + |G|)."""
+        if set(counts) != set(self._image_counts):
+            raise ValueError(f"counts must name {sorted(self._image_counts)}, got {sorted(counts)}")
+        for name, (intersection, size) in counts.items():
+            intersection, size = int(intersection), int(size)
+            if not 0 <= 2 * intersection <= size:
+                raise ValueError(f"{name}: |P∩G| = {intersection} does not fit |P| + |G| = {size}")
+            self._intersection[name] += intersection
+            self._size[name] += size
+            if size:
+                self._image_dice[name].append(2.0 * intersection / size)
+            self._image_counts[name].append((intersection, size))
 
     def aggregate(self) -> DiceResult:
         return DiceResult(
@@ -775,3 +925,36 @@ class DiceMetric:
             },
             images_counted={name: len(values) for name, values in self._image_dice.items()},
         )
+
+    def bootstrap_ci(
+        self, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+    ) -> dict[str, dict[str, ConfidenceInterval]]:
+        """Bootstrap percentile intervals of both Dice values of every class, resampling the
+        images.
+
+        A resample draws as many images as were accumulated, with replacement (an image
+        drawn k times counts k times), and computes ``dataset`` and ``mean_per_image`` as
+        :meth:`aggregate` defines them; resamples where a value is undefined (every drawn
+        mask empty) are left out of its quantiles. Arguments as
+        :meth:`MaskAPMetric.bootstrap_ci`.
+
+        Returns:
+            ``"dataset"`` and ``"mean_per_image"`` → class name (and ``ANY_LESION``) → the
+            interval around the :meth:`aggregate` value.
+        """
+        counts = self.image_counts
+        picks = _image_resamples(len(counts[ANY_LESION]), n_resamples, confidence, seed)
+        result = self.aggregate()
+        intervals: dict[str, dict[str, ConfidenceInterval]] = {"dataset": {}, "mean_per_image": {}}
+        for name, image_counts in counts.items():
+            intersection, size = image_counts[picks, 0], image_counts[picks, 1]  # int[R, I]
+            counted = size > 0
+            image_dice = _safe_divide(2 * intersection, size)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                dataset = 2.0 * intersection.sum(axis=1) / size.sum(axis=1)
+                mean_per_image = image_dice.sum(axis=1) / counted.sum(axis=1)
+            intervals["dataset"][name] = _percentile_interval(result.dataset[name], dataset, confidence)
+            intervals["mean_per_image"][name] = _percentile_interval(
+                result.mean_per_image[name], mean_per_image, confidence
+            )
+        return intervals

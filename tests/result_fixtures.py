@@ -36,6 +36,15 @@ def segmentation(ap50: float) -> dict:
             "dice": {"dataset": {"any lesion": 0.5}, "mean_per_image": {"any lesion": 0.4}}}
 
 
+def with_intervals(result: dict, width: float = 0.02, n_resamples: int = 1000) -> dict:
+    """A :func:`segmentation` result as evaluation writes it since per-slice scores are
+    kept: every AP and Dice value with an interval of ``width`` either side."""
+    section = {"resampled": "slices", "n_resamples": n_resamples, "seed": 0,
+               **{kind: {group: {name: interval(value, width) for name, value in values.items()}
+                         for group, values in result[kind].items()} for kind in ("ap", "dice")}}
+    return {**result, "intervals": section}
+
+
 def make_run(root: Path, model: str, *, profile: str = "quick", seed: int = 0, variant: str | None = None,
              data: str = PHANTOM, phantom: bool = True, source: str | None = None, segmentation_source: str | None = None,
              test: dict | None = None, holdout: dict | None = None, segmentation: dict | None = None,

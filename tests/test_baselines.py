@@ -271,9 +271,10 @@ def test_baseline_config_fields_are_validated():
 @pytest.mark.parametrize(
     "name, files",
     [
-        (AFFINITY, {"test_metrics", "test_predictions", "segmentation_test", "feature_reference"}),  # predict runs it
+        (AFFINITY, {"test_metrics", "test_predictions", "segmentation_test", "segmentation_test_slices",
+                    "feature_reference"}),  # predict runs it
         (CLASSIFIERS["resnet18"], {"test_metrics", "test_predictions"}),
-        (MASK_RCNN, {"segmentation_test"}),
+        (MASK_RCNN, {"segmentation_test", "segmentation_test_slices"}),
     ],
 )
 def test_engine_trains_and_evaluates_baseline(tmp_path: Path, name: str, files: set[str]):

@@ -14,7 +14,9 @@ chapter 4's classifier claims is classified by its column and checked against it
 
 * "ours": the run's result file (``test_metrics.json``, ``holdout_metrics.json``,
   ``ictcf_metrics.json``, ``segmentation_test.json``), estimate and interval bounds, to the
-  printed decimals;
+  printed decimals; in Table 1 and chapter 7's segmentation table a value from a
+  ``segmentation_test.json`` without ``intervals`` (written before per-slice scores were
+  kept) must carry the § mark and no interval, one from a file with them its interval;
 * paper / published: the printed text of :mod:`lstmattn.tables.paper_values` /
   :mod:`lstmattn.tables.published_values`, with the † (uncertain) and ‡ (inconsistent) marks;
 * Δ: ours − paper (only for runs on the paper's data, never against an uncertain cell) or
@@ -92,8 +94,9 @@ REAL_DICE = {"GGO Dice": "GGO", "Consolidation Dice": "consolidation", "Infectio
 AP_COLUMNS = ("AP@0.5", "AP@0.75", "AP@[0.5:0.95]")
 ABLATION_COLUMNS = ("F1", "COVID-19", "AP@0.5")
 
+NO_INTERVAL_MARK = "§"  # ours without the interval its run predates
 NUMBER = r"[-+]?\d+(?:\.\d+)?"
-OURS = re.compile(rf"^({NUMBER})(?: \(({NUMBER})–({NUMBER})\))?$")
+OURS = re.compile(rf"^({NUMBER})(?: \(({NUMBER})–({NUMBER})\))?( {NO_INTERVAL_MARK})?$")
 
 
 class TableError(AssertionError):
@@ -165,13 +168,15 @@ class Runs:
 @dataclass(frozen=True)
 class Value:
     """A metric of a run as a table prints it: estimate, interval bounds (or None), printed
-    decimals, and the ``n`` of the result file it comes from."""
+    decimals, the ``n`` of the result file it comes from, and whether that file predates
+    the interval, so the value is printed without it, with the § mark."""
 
     estimate: float
     low: float | None
     high: float | None
     decimals: int
     n: int | None
+    predates_interval: bool = False
 
 
 def _classification(runs: Runs, run_id: str, file: str, metric: str) -> Value | None:
@@ -185,14 +190,25 @@ def _classification(runs: Runs, run_id: str, file: str, metric: str) -> Value | 
     return Value(100 * entry["estimate"], scale(entry.get("low")), scale(entry.get("high")), 2, data.get("n"))
 
 
+def _lookup(data: Any, path: Sequence[str]) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
 def _segmentation(runs: Runs, run_id: str, path: Sequence[str]) -> Value | None:
+    """A value of ``segmentation_test.json`` (``path``: ``ap``/``dice`` and on) with its
+    interval from ``intervals`` → the same path; a file without ``intervals`` predates them."""
     data = runs.results(run_id, "segmentation_test.json")
     if data is None:
         return None
-    value: Any = data
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return Value(math.nan if _missing(value) else float(value), None, None, 3, data.get("n"))
+    value = _lookup(data, path)
+    estimate = math.nan if _missing(value) else float(value)
+    if "intervals" not in data:
+        return Value(estimate, None, None, 3, data.get("n"), predates_interval=True)
+    interval = _lookup(data["intervals"], path) or {}
+    low, high = interval.get("low"), interval.get("high")
+    return Value(estimate, None if _missing(low) else low, None if _missing(high) else high, 3, data.get("n"))
 
 
 # --------------------------------------------------------------------------- table families
@@ -303,7 +319,12 @@ def _check_ours(text: str, value: Value | None) -> None:
     match = OURS.match(text)
     if not match:
         raise TableError(f"cannot parse {text!r} as a number (with its interval)")
-    estimate, low, high = match.groups()
+    estimate, low, high, mark = match.groups()
+    if value.predates_interval and not mark:
+        raise TableError(f"shows {text!r} without the {NO_INTERVAL_MARK} mark of a result file written before "
+                         "intervals over slices")
+    if mark and not value.predates_interval:
+        raise TableError(f"shows the {NO_INTERVAL_MARK} mark ({text!r}) for a result file that is not missing an interval")
     if not agrees(estimate, value.estimate, value.decimals):
         raise TableError(f"shows {estimate}, the result file {value.estimate:.{value.decimals + 3}f}")
     if value.low is not None and value.high is not None:
@@ -1188,6 +1209,33 @@ def test_a_wrong_delta_an_unknown_column_or_table_fails(fake_runs: Runs) -> None
     _raises(lambda: check_result_table(_table2([quoted]), fake_runs), "row without a run")
 
 
+def _table1(rows: list[list[str]]) -> dict:
+    return {"title": "Table 1: lesion segmentation, mask AP on the 100-slice CNCB test split [per_image/all_classes]",
+            "headers": ["Model", "Source", "AP@0.5 paper", "AP@0.5 ours", "run_id", "seed", "commit", "n", "provenance"],
+            "rows": rows}
+
+
+def test_table1_cells_show_the_interval_or_the_mark_of_a_file_without_one(fake_runs: Runs) -> None:
+    """One-shot seed 0's segmentation file predates intervals; Mask R-CNN's has them."""
+    with_intervals = _segmentation_file(0.3)
+    with_intervals["intervals"] = {"n_resamples": 1000, "ap": {"per_image/all_classes": {
+        "AP@0.5": {"estimate": 0.3, "low": 0.28, "high": 0.32, "confidence": 0.95}}}}
+    _write_run(fake_runs.root, "quick-mask-rcnn-s0", _identity("mask-rcnn"), {"segmentation_test.json": with_intervals})
+    runs = Runs(fake_runs.root)
+    old = ["One Shot Model + LSTM+Attention", "this paper", "0.605", "0.500 §", "quick-one-shot-lstm-attention-s0", "0",
+           "a" * 12, "10", "recomputed in this build"]
+    new = ["Mask R-CNN", "this paper", "0.502", "0.300 (0.280–0.320)", "quick-mask-rcnn-s0", "0", "a" * 12, "10",
+           "recomputed in this build"]
+    assert check_result_table(_table1([old, new]), runs) == 2 * 9
+    for row, text, words in ((old, "0.500", ["without the § mark"]),
+                             (old, "0.500 (0.480–0.520) §", ["an interval", "does not have"]),
+                             (new, "0.300", ["without the interval"]),
+                             (new, "0.300 §", ["§ mark", "not missing an interval"]),
+                             (new, "0.300 (0.280–0.321)", ["interval bound 0.321"])):
+        changed = row[:3] + [text] + row[4:]
+        _raises(lambda: check_result_table(_table1([changed]), runs), "Table 1", "AP@0.5 ours", *words)
+
+
 def _ablation(rows: list[list[str]]) -> dict:
     return {"title": "Ablations: paper vs reference code (one-shot-lstm-attention)",
             "headers": ["Model", "Source", "F1 ours", "F1 Δ vs default", "AP@0.5 ours", "AP@0.5 Δ vs default", "run_id",
@@ -1276,3 +1324,23 @@ def test_claims_and_arms_are_recomputed() -> None:
 def test_network_requests_are_found() -> None:
     assert outside_requests(["file:///a.html", "data:image/png;base64,x", "about:blank", "blob:x"]) == []
     assert outside_requests(["file:///a.html", "https://cdn.example/x.js"]) == ["https://cdn.example/x.js"]
+
+
+# =========================================================================== the results page
+@built_book
+def test_the_results_page_repeats_the_chapters_tables_and_its_downloads_exist(pages: dict[str, dict]) -> None:
+    """The Results page (``lstmattn/book/results_page.py``) shows the result tables of the
+    chapters under their titles; test_every_table_cell_equals_its_source checks its cells
+    against the run files as it checks the chapters'. Every download it links is in the site."""
+    def titles(page: Mapping[str, Any]) -> list[str]:
+        return [table["title"] for table in page["tables"] if "run_id" in table["headers"]]
+
+    assert "results.html" in pages, "the whole book has result tables, so it must have its Results page"
+    shown = titles(pages["results.html"])
+    in_chapters = {title for name, page in pages.items() if name.startswith("notebooks/") for title in titles(page)}
+    assert shown and set(shown) <= in_chapters, sorted(set(shown) - in_chapters)
+    assert len(shown) == len(set(shown)), "a table shown twice on the Results page"
+    html = Path(BUILT_BOOK).resolve() / "_build" / "html"
+    links = re.findall(r'href="(_downloads/[^"]+)"', (html / "results.html").read_text(encoding="utf-8"))
+    assert {link.rsplit("/", 1)[1] for link in links} >= {"record.json", "config.yaml"}
+    assert all((html / link).is_file() for link in links), [link for link in links if not (html / link).is_file()]

@@ -21,7 +21,13 @@ from lstmattn.config import save_config
 from lstmattn.engine import results as results_module
 from lstmattn.engine import trainer as trainer_module
 from lstmattn.engine.checkpoint import load_checkpoint, save_checkpoint
-from lstmattn.engine.evaluation import inference_batch_size, predict_classification
+from lstmattn.engine.evaluation import (
+    SEGMENTATION_SLICES_FILE,
+    inference_batch_size,
+    predict_classification,
+    read_segmentation_slices,
+    segmentation_summary,
+)
 from lstmattn.engine.loading import load_trained_model
 from lstmattn.engine.results import evaluate_run
 from lstmattn.engine.runs import RunDirectory, list_runs
@@ -241,6 +247,14 @@ def test_evaluate_run_writes_result_files(tmp_path: Path):
     segmentation = json.loads(written["segmentation_test"].read_text())
     assert set(segmentation["ap"]) == {"per_image/all_classes", "per_image/lesions", "dataset/all_classes", "dataset/lesions"}
     assert set(segmentation["dice"]["dataset"]) == {"GGO", "consolidation", "any lesion"}
+    # the per-slice scores beside it, from which its numbers and their intervals are recomputed
+    assert written["segmentation_test_slices"] == run.results / SEGMENTATION_SLICES_FILE
+    slices = read_segmentation_slices(written["segmentation_test_slices"])
+    assert slices["n"] == segmentation["n"] == 2 and slices["run_id"] == "eval"
+    summary = segmentation_summary(slices, n_resamples=50, seed=run.config().train.seed)
+    assert json.dumps({**segmentation, **summary}) == json.dumps(segmentation)
+    assert segmentation["intervals"]["n_resamples"] == 50
+    assert set(segmentation["intervals"]["ap"]["dataset/lesions"]) == set(segmentation["ap"]["dataset/lesions"])
 
 
 def test_ddp_two_cpu_processes_with_gloo(tmp_path: Path):

@@ -15,6 +15,7 @@ from lstmattn.metrics import (
     DEFAULT_IOU_THRESHOLDS,
     ConfusionMatrixMetric,
     DiceMetric,
+    ImageMatches,
     MaskAPMetric,
     average_precision,
     bootstrap_ci,
@@ -660,3 +661,136 @@ def test_dice_skips_empty_images_in_the_mean():
 def test_dice_rejects_invalid_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         DiceMetric(**kwargs)
+
+
+# --------------------------------------------------------------------------- bootstrap over images (segmentation)
+
+
+def lungs_and_lesions(count: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Random images whose first instance is a lung (label 1), with tied scores in some."""
+    rng = np.random.default_rng(seed)
+    predictions, targets = [], []
+    for _ in range(count):
+        prediction, target = random_boxes_image(rng)
+        if len(prediction["labels"]) and len(target["labels"]) and rng.random() < 0.5:
+            prediction["labels"][0], target["labels"][0] = 1, 1
+        if len(prediction["scores"]) > 1 and rng.random() < 0.3:
+            prediction["scores"][1] = prediction["scores"][0]
+        predictions.append(prediction)
+        targets.append(target)
+    return predictions, targets
+
+
+@pytest.mark.parametrize("aggregation", ["per_image", "dataset"])
+def test_ap_bootstrap_of_identical_images_has_zero_width(aggregation):
+    prediction, target = image([(0, 10), (40, 50), (20, 28)], [0.9, 0.8, 0.7], [2, 2, 2], [(0, 10), (20, 30)], [2, 2])
+    metric = MaskAPMetric(aggregation=aggregation)
+    metric.update([prediction] * 5, [target] * 5)
+    result = metric.aggregate()
+    intervals = metric.bootstrap_ci(n_resamples=50)
+    assert list(intervals) == [f"AP@{t:g}" for t in DEFAULT_IOU_THRESHOLDS] + ["AP@[0.5:0.95]"]
+    for name, expected in (("AP@0.5", result.ap50), ("AP@0.75", result.ap75), ("AP@[0.5:0.95]", result.ap)):
+        assert intervals[name].estimate == expected
+        assert intervals[name].low == pytest.approx(expected) and intervals[name].high == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("aggregation", ["per_image", "dataset"])
+def test_ap_bootstrap_contains_the_estimate_and_is_seeded(aggregation):
+    predictions, targets = lungs_and_lesions(24, seed=3)
+    metric = MaskAPMetric(aggregation=aggregation)
+    metric.update(predictions, targets)
+    first = metric.bootstrap_ci(n_resamples=200, seed=5)
+    assert metric.bootstrap_ci(n_resamples=200, seed=5) == first
+    assert metric.bootstrap_ci(n_resamples=200, seed=6) != first
+    for interval in first.values():
+        assert interval.low <= interval.estimate <= interval.high and interval.low < interval.high
+        assert interval.confidence == 0.95
+
+
+@pytest.mark.parametrize("aggregation", ["per_image", "dataset"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_resampled_ap_is_the_ap_of_the_resampled_images(aggregation, seed):
+    """A resample's AP is what the AP code gives for the drawn images: with one resample,
+    both bounds are that AP, which a fresh metric updated with those images computes."""
+    predictions, targets = lungs_and_lesions(12, seed=seed)
+    metric = MaskAPMetric(aggregation=aggregation)
+    metric.update(predictions, targets)
+    drawn = np.sort(np.random.default_rng(seed).integers(12, size=12))  # the documented draw
+    fresh = MaskAPMetric(aggregation=aggregation)
+    fresh.update([predictions[i] for i in drawn], [targets[i] for i in drawn])
+    single = metric.bootstrap_ci(n_resamples=1, seed=seed)
+    expected = fresh.aggregate()
+    assert (single["AP@0.5"].low, single["AP@0.75"].high, single["AP@[0.5:0.95]"].low) == (
+        expected.ap50, expected.ap75, expected.ap)
+
+
+@pytest.mark.parametrize("aggregation", ["per_image", "dataset"])
+@pytest.mark.parametrize("matching", ["greedy", "reference"])
+def test_matches_accumulated_again_give_the_same_ap_and_drop_other_labels(aggregation, matching):
+    """Matches kept over all labels (a per-slice file's) rebuild every class scope's AP."""
+    predictions, targets = lungs_and_lesions(16, seed=9)
+    everything = MaskAPMetric(aggregation=aggregation, matching=matching)
+    everything.update(predictions, targets)
+    for classes in (None, (2, 3)):
+        direct = MaskAPMetric(aggregation=aggregation, matching=matching, classes=classes)
+        direct.update(predictions, targets)
+        rebuilt = MaskAPMetric(aggregation=aggregation, matching=matching, classes=classes)
+        for matches in everything.matches:
+            rebuilt.add_matches(matches)
+        np.testing.assert_array_equal(rebuilt.aggregate().ap_per_threshold, direct.aggregate().ap_per_threshold)
+        assert rebuilt.bootstrap_ci(n_resamples=20) == direct.bootstrap_ci(n_resamples=20)
+
+
+def test_image_matches_and_add_matches_reject_malformed_input():
+    flags = np.zeros((2, 2), dtype=bool)
+    with pytest.raises(ValueError, match="descending"):
+        ImageMatches(np.array([0.1, 0.9]), np.array([2, 2]), flags, np.array([2]))
+    with pytest.raises(ValueError, match="flags of shape"):
+        ImageMatches(np.array([0.9, 0.1]), np.array([2, 2]), flags[:, :1], np.array([2]))
+    with pytest.raises(ValueError, match="IoU thresholds"):
+        MaskAPMetric().add_matches(ImageMatches(np.array([0.9, 0.1]), np.array([2, 2]), flags, np.array([2])))
+    with pytest.raises(ValueError, match="update"):
+        MaskAPMetric().bootstrap_ci()
+    with pytest.raises(ValueError, match="n_resamples"):
+        MaskAPMetric().bootstrap_ci(n_resamples=0)
+
+
+def test_dice_bootstrap_zero_width_seeded_and_the_dice_of_the_resampled_images():
+    prediction, target = image([(2, 6), (10, 12)], [0.9, 0.8], [2, 3], [(0, 4), (10, 14)], [2, 3], width=20)
+    identical = DiceMetric()
+    identical.update([prediction] * 4, [target] * 4)
+    for kind, values in identical.bootstrap_ci(n_resamples=30).items():
+        for name, interval in values.items():
+            expected = getattr(identical.aggregate(), kind)[name]
+            assert interval.estimate == expected and (interval.low, interval.high) == pytest.approx((expected, expected))
+
+    predictions, targets = lungs_and_lesions(10, seed=4)
+    metric = DiceMetric(score_threshold=0.3)
+    metric.update(predictions, targets)
+    intervals = metric.bootstrap_ci(n_resamples=200, seed=2)
+    assert metric.bootstrap_ci(n_resamples=200, seed=2) == intervals != metric.bootstrap_ci(n_resamples=200, seed=3)
+    for values in intervals.values():
+        assert all(i.low <= i.estimate <= i.high for i in values.values())
+    drawn = np.sort(np.random.default_rng(7).integers(10, size=10))
+    fresh = DiceMetric(score_threshold=0.3)
+    fresh.update([predictions[i] for i in drawn], [targets[i] for i in drawn])
+    single = metric.bootstrap_ci(n_resamples=1, seed=7)
+    for kind in ("dataset", "mean_per_image"):
+        for name, value in getattr(fresh.aggregate(), kind).items():
+            assert single[kind][name].low == pytest.approx(value, abs=1e-12)
+
+
+def test_dice_counts_accumulated_again_give_the_same_dice():
+    predictions, targets = lungs_and_lesions(8, seed=6)
+    metric = DiceMetric()
+    metric.update(predictions, targets)
+    counts = metric.image_counts
+    assert counts[ANY_LESION].shape == (8, 2)
+    rebuilt = DiceMetric()
+    for index in range(8):
+        rebuilt.add_counts({name: tuple(values[index]) for name, values in counts.items()})
+    assert rebuilt.aggregate() == metric.aggregate()
+    with pytest.raises(ValueError, match="counts must name"):
+        rebuilt.add_counts({"GGO": (1, 4)})
+    with pytest.raises(ValueError, match="does not fit"):
+        rebuilt.add_counts({name: (3, 4) for name in counts})

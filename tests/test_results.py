@@ -13,7 +13,7 @@ import pytest
 from lstmattn.errors import DataError, LstmattnError
 from lstmattn.io import atomic_write_json
 from lstmattn.results import AP_VARIANTS, Estimate, read_run, read_runs
-from result_fixtures import COMMIT, PHANTOM, THREE, TWO, classification, make_run, segmentation
+from result_fixtures import COMMIT, PHANTOM, THREE, TWO, classification, make_run, segmentation, with_intervals
 
 ONE_SHOT = "one-shot-lstm-attention"
 
@@ -50,6 +50,25 @@ def test_read_run_types_every_result_file(run: Path) -> None:
         segmentation_result.ap_of("lungs")
     with pytest.raises(TypeError):
         results.classification["ictcf"] = test  # read-only
+
+
+def test_segmentation_intervals_are_read_and_older_files_read_without_them(tmp_path: Path) -> None:
+    old = read_run(make_run(tmp_path, ONE_SHOT, segmentation=segmentation(0.4))).segmentation
+    assert old is not None and not old.has_intervals and old.n_resamples is None
+    estimate = old.ap_estimate("per_image/all_classes", "AP@0.5")
+    assert estimate.estimate == pytest.approx(0.4) and math.isnan(estimate.low) and math.isnan(estimate.high)
+    assert math.isnan(old.dice_estimate("mean_per_image", "GGO").estimate)  # the file has no GGO Dice
+    new = read_run(make_run(tmp_path, "mask-rcnn", segmentation=with_intervals(segmentation(0.4), n_resamples=200)))
+    result = new.segmentation
+    assert result.has_intervals and result.n_resamples == 200
+    lesions = result.ap_estimate("per_image/lesions", "AP@0.5")
+    assert (lesions.estimate, lesions.low, lesions.high, lesions.confidence) == pytest.approx((0.2, 0.18, 0.22, 0.95))
+    assert result.dice_estimate("dataset", "any lesion") == Estimate(0.5, 0.48, 0.52, 0.95)
+    assert result.ap_of("per_image/lesions")["AP@0.5"] == pytest.approx(0.2)  # the point values as before
+    broken = {**with_intervals(segmentation(0.4)), "intervals": {"ap": {"per_image/lesions": {"AP@0.5": 0.2}}}}
+    make_run(tmp_path, "one-shot-affinity", segmentation=broken)
+    with pytest.raises(DataError, match="segmentation_test.json: interval of ap per_image/lesions AP@0.5"):
+        read_run(tmp_path / "quick-one-shot-affinity-s0")
 
 
 def test_unevaluated_run_is_none(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from lstmattn.cli import main
+from lstmattn.engine.plan import REAL_DATA_PROFILE
 from lstmattn.io import atomic_write_json
 from lstmattn.results import read_runs
 from lstmattn.tables import (
@@ -26,6 +27,7 @@ from lstmattn.tables import (
     confusion_frames,
     format_delta,
     format_interval,
+    real_segmentation_table,
     table1,
     table2,
     table3,
@@ -34,9 +36,10 @@ from lstmattn.tables import (
     seed_noise_summary,
     write_table,
 )
+from lstmattn.tables.format import NO_INTERVAL_MARK
 from lstmattn.tables.paper_values import QUOTED, QUOTED_CAPTION_SAME_DATA, TABLE1, TABLE2, TABLE2_CAPTION, ap_mean_bounds
 from lstmattn.variants import ABLATIONS, IDEAS, TWO_CLASS
-from result_fixtures import PHANTOM, REAL, THREE, TWO, classification, make_run, segmentation
+from result_fixtures import PHANTOM, REAL, THREE, TWO, classification, make_run, segmentation, with_intervals
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lstmattn"
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -81,6 +84,8 @@ def test_format_helpers() -> None:
     assert format_interval(95.1, 93.2, 96.8) == "95.10 (93.20–96.80)"
     assert format_interval(0.6054, decimals=3) == "0.605"
     assert format_interval(float("nan")) == ""
+    assert format_interval(0.6054, decimals=3, interval_missing=True) == f"0.605 {NO_INTERVAL_MARK}"
+    assert format_interval(0.6054, 0.58, 0.63, decimals=3, interval_missing=True) == "0.605 (0.580–0.630)"
     assert format_delta(1.234) == "+1.23" and format_delta(-0.4) == "-0.40" and format_delta(float("nan")) == ""
 
 
@@ -123,6 +128,44 @@ def test_missing_runs_are_not_run(runs: Path) -> None:
     empty = table2(runs.parent / "nothing", "quick")
     assert (empty.frame.loc[empty.frame["model"].notna(), "status"] == NOT_RUN).all()
     assert "No evaluated runs" in empty.banner
+
+
+def test_table1_shows_intervals_over_slices_and_marks_runs_that_predate_them(tmp_path: Path) -> None:
+    make_run(tmp_path, "one-shot-lstm-attention", segmentation=with_intervals(segmentation(0.4)))
+    make_run(tmp_path, "mask-rcnn", segmentation=segmentation(0.3))  # written before per-slice scores were kept
+    result = table1(tmp_path, "quick")
+    one_shot, mask_rcnn = _row(result, "one-shot-lstm-attention"), _row(result, "mask-rcnn")
+    assert (one_shot["AP@0.5 low"], one_shot["AP@0.5 high"]) == pytest.approx((0.38, 0.42))
+    assert not one_shot["AP@0.5 no interval"] and mask_rcnn["AP@0.5 no interval"]
+    assert math.isnan(mask_rcnn["AP@0.5 low"]) and mask_rcnn["AP@0.5 ours"] == pytest.approx(0.3)
+    shown = result.display_frame().set_index("Model")
+    assert shown.loc["One Shot Model + LSTM+Attention", "AP@0.5 ours"] == "0.400 (0.380–0.420)"
+    assert shown.loc["Mask R-CNN", "AP@0.75 ours"] == f"0.150 {NO_INTERVAL_MARK}"
+    assert shown.loc["Mask R-CNN (heads only)", "AP@0.5 ours"] == NOT_RUN
+    notes = result.all_notes()
+    assert "Ours: bootstrap percentile intervals over the test slices (95 %, 1,000 resamples)" in " ".join(notes)
+    assert [note for note in notes if note.startswith(f"{NO_INTERVAL_MARK} no interval: quick-mask-rcnn-s0 was ")]
+    # only runs that predate intervals: no note on them; classification tables have no "no interval" column
+    old = tmp_path / "old"
+    make_run(old, "mask-rcnn", segmentation=segmentation(0.3))
+    only_old = table1(old, "quick")
+    assert not any(note.startswith("Ours: bootstrap") for note in only_old.all_notes())
+    assert not any(column.endswith("no interval") for column in table2(old, "quick").frame)
+
+
+def test_real_segmentation_table_shows_dice_and_ap_intervals(tmp_path: Path) -> None:
+    scores = {**segmentation(0.4), "dice": {"mean_per_image": {"GGO": 0.61, "consolidation": 0.3, "any lesion": 0.72}}}
+    make_run(tmp_path, "one-shot-lstm-attention", profile=REAL_DATA_PROFILE, segmentation=with_intervals(scores, 0.05))
+    make_run(tmp_path, "mask-rcnn", profile=REAL_DATA_PROFILE, segmentation=scores)
+    result = real_segmentation_table(tmp_path, REAL_DATA_PROFILE)
+    shown = result.display_frame().set_index("Model")
+    one_shot, mask_rcnn = shown.loc["One Shot Model + LSTM+Attention"], shown.loc["Mask R-CNN"]
+    assert one_shot["GGO Dice ours"] == "0.610 (0.560–0.660)" and one_shot["AP@0.5 ours"] == "0.200 (0.150–0.250)"
+    assert mask_rcnn["Infection Dice ours"] == f"0.720 {NO_INTERVAL_MARK}"
+    assert mask_rcnn["AP@[0.5:0.95] ours"] == f"0.067 {NO_INTERVAL_MARK}"
+    notes = result.all_notes()
+    assert any(note.startswith("Ours: bootstrap percentile intervals over the test slices") for note in notes)
+    assert any(note.startswith(f"{NO_INTERVAL_MARK} no interval: {REAL_DATA_PROFILE}-mask-rcnn-s0 ") for note in notes)
 
 
 def test_table1_flags_a_printed_mean_ap_that_its_own_row_rules_out(runs: Path) -> None:
@@ -409,7 +452,9 @@ def test_write_table_csv_and_markdown_match_json(real_runs: Path, tmp_path: Path
     assert csv.loc[csv["model"] == "one-shot-lstm-attention", "F1 ours"].item() == pytest.approx(81.23)
 
     table = write_table(table1(runs, "quick"), tmp_path / "out", "table1")
-    assert _markdown_rows(table["markdown"].read_text())["Mask R-CNN"]["AP@0.5 ours"] == "0.300"
+    # a segmentation file written before per-slice scores: the value, marked, with the note saying why
+    assert _markdown_rows(table["markdown"].read_text())["Mask R-CNN"]["AP@0.5 ours"] == f"0.300 {NO_INTERVAL_MARK}"
+    assert f"- {NO_INTERVAL_MARK} no interval: " in table["markdown"].read_text()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary files left
 
 

@@ -186,7 +186,8 @@ def _evaluate_folder(run: RunDirectory, folder: str | Path, target: Path, *, che
         "crop": labelled.crop.to_json(),
     }
     if labelled.task == "segmentation":
-        metrics = segmentation_metrics(model, labelled.dataset, device=device_, progress=progress)
+        metrics = segmentation_metrics(model, labelled.dataset, device=device_, progress=progress,
+                                      n_resamples=n_resamples, seed=config.train.seed)
         return {f"segmentation_{split}": atomic_write_json({**header, **metrics}, target / f"segmentation_{split}.json")}
     num_classes = config.model.num_image_classes
     predictions = predict_classification(model, labelled.dataset, device=device_, num_classes=num_classes, progress=progress)

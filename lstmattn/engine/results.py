@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from lstmattn.engine.datasets import DataBundle, build_data
-from lstmattn.engine.evaluation import classification_metrics, predict_classification, segmentation_metrics
+from lstmattn.engine.evaluation import (
+    SEGMENTATION_SLICES_FILE,
+    classification_metrics,
+    predict_classification,
+    read_segmentation_slices,
+    segmentation_slices,
+    segmentation_summary,
+    write_segmentation_slices,
+)
 from lstmattn.engine.feature_reference import write_feature_reference
 from lstmattn.engine.loading import load_trained_model, resolve_checkpoint, resolve_device
 from lstmattn.engine.runs import RunDirectory
@@ -68,8 +76,14 @@ def evaluate_run(
         written[f"{split}_predictions"] = csv_path
         written[f"{split}_metrics"] = run.results / f"{split}_metrics.json"
     if "segmentation" in model.tasks:
-        segmentation = {**header, "split": "segmentation_test", **segmentation_metrics(model, data.segmentation_test, device=device_, progress=progress)}
-        atomic_write_json(segmentation, run.results / "segmentation_test.json")
+        segmentation_header = {**header, "split": "segmentation_test"}
+        slices = segmentation_slices(model, data.segmentation_test, device=device_, progress=progress)
+        written["segmentation_test_slices"] = write_segmentation_slices({**segmentation_header, **slices},
+                                                                        run.results / SEGMENTATION_SLICES_FILE)
+        # the numbers come from the file as written: a stored run can recompute every one of them
+        summary = segmentation_summary(read_segmentation_slices(written["segmentation_test_slices"]),
+                                       n_resamples=n_resamples, seed=config.train.seed)
+        atomic_write_json({**segmentation_header, **summary}, run.results / "segmentation_test.json")
         written["segmentation_test"] = run.results / "segmentation_test.json"
     if PREDICTED_TASKS <= model.tasks:  # the models `lstmattn predict` runs
         written["feature_reference"] = write_feature_reference(run, model=model, data=data, checkpoint=checkpoint,

@@ -7,7 +7,10 @@ Layout written by the engine (``lstmattn.engine.runs`` and ``lstmattn.engine.res
       config.yaml                    the resolved ExperimentConfig
       results/<split>_metrics.json   §4.3 metrics with bootstrap intervals, confusion matrix
       results/<split>_predictions.csv one row per slice
-      results/segmentation_test.json §4.2 mask AP (Table 1) and semantic Dice
+      results/segmentation_test.json §4.2 mask AP (Table 1) and semantic Dice, with bootstrap
+                                     intervals over the slices (files written since
+                                     per-slice scores are kept)
+      results/segmentation_test_slices.json.gz the per-slice scores those come from
       results/segmentation_<split>.json the same for another segmentation split
                                      (``lstmattn evaluate RUN --data FOLDER``)
 

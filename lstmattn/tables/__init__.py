@@ -18,9 +18,11 @@ Sources of numbers:
   differences and never subtracted from ours (other splits, other training).
 
 Formats: Tables 2-4 in percent with two decimals and the bootstrap 95 % interval,
-``95.10 (93.20–96.80)``; Table 1 as AP fractions with three decimals (the segmentation
-result files carry no interval). A run that does not exist is a ``not run`` cell, a
-split the data does not have a ``not available`` cell; neither raises.
+``95.10 (93.20–96.80)``; Table 1 as AP fractions with three decimals and the bootstrap
+95 % interval over the test slices, ``0.605 (0.571–0.640)``, or ``0.605 §`` for a run
+evaluated before per-slice scores were kept (no interval; a note says so). A run that
+does not exist is a ``not run`` cell, a split the data does not have a ``not available``
+cell; neither raises.
 
 Typical use::
 

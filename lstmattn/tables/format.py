@@ -1,7 +1,10 @@
 """How the tables print numbers: cell statuses, intervals, Δ and run metadata.
 
 Tables 2-4 are in percent with two decimals and the bootstrap 95 % interval,
-``95.10 (93.20–96.80)``; Table 1 as AP fractions with three decimals.
+``95.10 (93.20–96.80)``; Table 1 and chapter 7's segmentation table as AP and Dice
+fractions with three decimals and the bootstrap 95 % interval over the test slices,
+``0.605 (0.571–0.640)``, or ``0.605 §`` for a run evaluated before per-slice scores were
+kept, which has no interval.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ __all__ = [
     "QUOTED_NOT_RERUN",
     "UNCERTAIN_MARK",
     "INCONSISTENT_MARK",
+    "NO_INTERVAL_MARK",
     "DASH",
     "decimals_for",
     "is_missing",
@@ -40,6 +44,10 @@ INCONSISTENT_MARK = "‡"
 """Marks a printed paper value that contradicts the other values of its row (the
 table's notes say why; :attr:`lstmattn.tables.paper_values.PaperCell.note`)."""
 
+NO_INTERVAL_MARK = "§"
+"""Marks a value of ours shown without its interval because its run was evaluated before
+the per-slice segmentation scores a bootstrap over slices needs were kept."""
+
 DASH = "–"
 """A cell the paper (or the result file) leaves empty."""
 
@@ -55,13 +63,17 @@ def is_missing(value: Any) -> bool:
 
 
 def format_interval(estimate: float | None, low: float | None = None, high: float | None = None, *,
-                    decimals: int = 2) -> str:
-    """``95.10 (93.20–96.80)``; just ``95.10`` without an interval; ``""`` for NaN."""
+                    decimals: int = 2, interval_missing: bool = False) -> str:
+    """``95.10 (93.20–96.80)``; just ``95.10`` without an interval, ``95.10 §``
+    (:data:`NO_INTERVAL_MARK`) when ``interval_missing`` says the value should have one
+    but its run predates it; ``""`` for NaN."""
     if is_missing(estimate):
         return ""
     text = f"{estimate:.{decimals}f}"
     if not (is_missing(low) or is_missing(high)):
         text += f" ({low:.{decimals}f}–{high:.{decimals}f})"
+    elif interval_missing:
+        text += f" {NO_INTERVAL_MARK}"
     return text
 
 

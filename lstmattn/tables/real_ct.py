@@ -5,8 +5,9 @@
   and ROC AUC, each with its bootstrap 95 % interval, and the F1 of xDNN published on
   the whole set beside ours;
 * :func:`real_segmentation_table`: the MedSeg test split: per-class Dice (GGO,
-  consolidation), infection Dice (any lesion) and lesion mask AP, with Inf-Net's
-  published Dice beside ours.
+  consolidation), infection Dice (any lesion) and lesion mask AP, each with its
+  bootstrap 95 % interval over the test slices (marked as missing for a run evaluated
+  before per-slice scores were kept), with Inf-Net's published Dice beside ours.
 
 The published values were measured on other splits under other protocols, so they stand
 beside ours and are never subtracted from them: there is no Δ column, the rule the
@@ -41,7 +42,8 @@ from lstmattn.tables.published_values import (
     SEGMENTATION_TARGETS,
 )
 from lstmattn.tables.result import TableResult
-from lstmattn.tables.rows import Extract, Row, frame, paper_table_rows, segmentation_values, used_runs
+from lstmattn.tables.rows import Extract, Row, frame, paper_table_rows, used_runs
+from lstmattn.tables.segmentation import estimate_cells, interval_note
 
 __all__ = ["REAL_CLASSIFICATION_COLUMNS", "REAL_SEGMENTATION_COLUMNS", "real_classification_table", "real_segmentation_table"]
 
@@ -148,18 +150,21 @@ def real_classification_table(runs_root: str | Path, profile: str, *, seed: int 
 def real_segmentation_table(runs_root: str | Path, profile: str, *, seed: int | None = None) -> TableResult:
     """The MedSeg test split of the real-data runs of ``profile`` under ``runs_root``: Dice
     of GGO, consolidation and any lesion (mean over slices) and lesion mask AP
-    (per image); Inf-Net's published Dice beside ours (no Δ: another split and protocol)."""
+    (per image), each with its bootstrap 95 % interval over the test slices; Inf-Net's
+    published Dice beside ours (no Δ: another split and protocol)."""
     root = Path(runs_root)
     runs = read_runs(root, profile=profile, seed=seed)
 
     def extract(run: RunResults) -> tuple[Row, int] | None:
-        if run.segmentation is None:
+        result = run.segmentation
+        if result is None:
             return None
-        dice = run.segmentation.dice.get("mean_per_image", {})
-        values = segmentation_values(run.segmentation, _AP_COLUMNS, _AP_VARIANT)
+        values: Row = {}
         for column, lesion in REAL_SEGMENTATION_COLUMNS.items():
-            values.update({f"{column} ours": dice.get(lesion, np.nan), f"{column} low": np.nan, f"{column} high": np.nan})
-        return values, run.segmentation.n
+            values.update(estimate_cells(column, result.dice_estimate("mean_per_image", lesion), result))
+        for column in _AP_COLUMNS:
+            values.update(estimate_cells(column, result.ap_estimate(_AP_VARIANT, column), result))
+        return values, result.n
 
     columns = (*REAL_SEGMENTATION_COLUMNS, *_AP_COLUMNS)
     table = _published_table("real_segmentation", f"Real CT: MedSeg lesion segmentation test split [{_AP_VARIANT}]",
@@ -167,10 +172,12 @@ def real_segmentation_table(runs_root: str | Path, profile: str, *, seed: int | 
     rows = _published_rows(table, runs, extract)
     result = frame(rows, columns)
     one_shot = result[(result["model"] == ONE_SHOT) & (result["status"] == "evaluated")]
+    used = used_runs(runs, rows)
     notes = [
         "Dice: the union of the predicted instances of a class (score >= 0.5) against the union of its true "
         "instances, averaged over the test slices; infection = GGO and consolidation together. AP: mask AP per "
         "test slice over the lesion classes (no lung class in MedSeg), averaged over slices.",
+        *interval_note(run.segmentation for run in used if run.segmentation is not None),
         f"Published beside ours: {MEDSEG_PUBLISHED.label}, on its own test split under its authors' protocol; "
         "side by side for context, not subtracted from ours.",
         MEDSEG_PROTOCOL,
@@ -179,5 +186,4 @@ def real_segmentation_table(runs_root: str | Path, profile: str, *, seed: int | 
           for column, threshold in SEGMENTATION_TARGETS.items()),
     ]
     return TableResult(table.name, table.title, columns, {column: "fraction" for column in columns}, result,
-                       banner(used_runs(runs, rows), profile, root), tuple(notes), available=bool(used_runs(runs, rows)),
-                       reference="published")
+                       banner(used, profile, root), tuple(notes), available=bool(used), reference="published")

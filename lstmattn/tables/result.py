@@ -17,6 +17,7 @@ from lstmattn.io import atomic_write_text
 from lstmattn.tables.format import (
     DASH,
     INCONSISTENT_MARK,
+    NO_INTERVAL_MARK,
     NOT_AVAILABLE,
     NOT_RUN,
     UNCERTAIN_MARK,
@@ -27,11 +28,16 @@ from lstmattn.tables.format import (
     is_missing,
 )
 
-__all__ = ["META_COLUMNS", "TableResult", "write_table"]
+__all__ = ["META_COLUMNS", "NO_INTERVAL", "TableResult", "write_table"]
 
 META_COLUMNS: tuple[str, ...] = ("run_id", "profile", "data", "seed", "commit", "n", "provenance")
 """The run columns of every table row (``n``: slices evaluated; ``provenance``: recomputed in
 this build, or stored and when and where it was trained: ``RunResults.source_label``)."""
+
+NO_INTERVAL = "no interval"
+"""Suffix of the frame column ``M no interval``: True where our value of ``M`` has no
+interval because its run was evaluated before per-slice scores were kept (printed with
+:data:`~lstmattn.tables.format.NO_INTERVAL_MARK`)."""
 
 _UNCERTAIN_NOTE = (f"{UNCERTAIN_MARK} the paper's PDF does not place this cell in its column with certainty (the "
                    "book's page 'Paper vs code', section 'The paper's tables'): shown for reference only, no Δ "
@@ -52,7 +58,8 @@ class TableResult:
     columns ``run_id, profile, data, seed, commit, n, provenance`` and, per metric column ``M`` (in
     the table's unit: percent or AP fraction), ``M paper``, ``M paper text``,
     ``M paper uncertain``, ``M paper note`` (why the printed value contradicts its row, or
-    empty), ``M ours``, ``M low``, ``M high`` and ``M Δ``. Ablation tables have no paper
+    empty), ``M ours``, ``M low``, ``M high`` and ``M Δ``; the segmentation tables add
+    ``M no interval`` (:data:`NO_INTERVAL`). Ablation tables have no paper
     columns (and a ``variant`` column); their ``M Δ`` is relative to the default run.
     Tables on other data than the paper's (chapter 7) set ``reference="published"``: the
     ``M paper`` columns then hold a value published on that data under another protocol,
@@ -136,7 +143,22 @@ class TableResult:
         if self.reference != "default":
             flagged = self.frame.filter(like="paper note").fillna("").astype(str).to_numpy().ravel()
             notes += [f"{INCONSISTENT_MARK} {note}" for note in dict.fromkeys(flagged) if note]
+        without = [str(run_id) for run_id in dict.fromkeys(self.frame.loc[self._without_interval(), "run_id"])]
+        if without:
+            notes.append(f"{NO_INTERVAL_MARK} no interval: {', '.join(without)} "
+                         f"{'was' if len(without) == 1 else 'were'} evaluated before the per-slice segmentation "
+                         "scores a bootstrap over the test slices needs were kept, so the value stands alone; "
+                         "evaluating the run again from its checkpoint (lstmattn evaluate) adds the interval.")
         return notes
+
+    def _without_interval(self) -> pd.Series:
+        """Rows with a value of ours printed with :data:`NO_INTERVAL_MARK`."""
+        shown = pd.Series(False, index=self.frame.index)
+        for column in self.columns:
+            flag = self.frame.get(f"{column} {NO_INTERVAL}")
+            if flag is not None:
+                shown |= flag.map(_is_set) & self.frame[f"{column} ours"].map(lambda value: not is_missing(value))
+        return shown & ~self.frame["status"].isin([NOT_RUN, NOT_AVAILABLE, "quoted"])
 
     def to_markdown(self) -> str:
         """Banner (first line), title, the table (pandas ``to_markdown``), then the notes."""
@@ -195,7 +217,13 @@ def _ours_text(row: pd.Series, column: str, decimals: int) -> str:
     value = row.get(f"{column} ours")
     if is_missing(value):
         return DASH
-    return format_interval(value, row.get(f"{column} low"), row.get(f"{column} high"), decimals=decimals)
+    return format_interval(value, row.get(f"{column} low"), row.get(f"{column} high"), decimals=decimals,
+                           interval_missing=_is_set(row.get(f"{column} {NO_INTERVAL}")))
+
+
+def _is_set(flag: Any) -> bool:
+    """Whether a frame flag is True (missing counts as False)."""
+    return not is_missing(flag) and bool(flag)
 
 
 def write_table(result: TableResult, out_dir: str | Path, name: str | None = None) -> dict[str, Path]:

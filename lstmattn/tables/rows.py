@@ -15,7 +15,7 @@ from lstmattn.results import ClassificationResult, Estimate, RunResults, Segment
 from lstmattn.tables.banner import COMMIT_LENGTH
 from lstmattn.tables.format import NOT_RUN, QUOTED_NOT_RERUN, is_missing
 from lstmattn.tables.paper_values import THIS_PAPER, PaperRow, PaperTable
-from lstmattn.tables.result import META_COLUMNS
+from lstmattn.tables.result import META_COLUMNS, NO_INTERVAL
 
 __all__ = [
     "Row",
@@ -71,8 +71,9 @@ def classification_values(result: ClassificationResult, columns: Sequence[str], 
 
 
 def segmentation_values(result: SegmentationResult, columns: Sequence[str], ap_variant: str) -> Row:
-    """``<column> ours`` (AP fractions of ``ap_variant``) for the AP ``columns``; the
-    segmentation results carry no interval."""
+    """``<column> ours`` (AP fractions of ``ap_variant``) for the AP ``columns``, without
+    interval (the ablation table and the claims compare point values across seeds; Tables
+    1 and chapter 7's show intervals: :func:`lstmattn.tables.segmentation.estimate_cells`)."""
     ap = result.ap_of(ap_variant)
     values: Row = {}
     for column in columns:
@@ -146,12 +147,16 @@ def used_runs(runs: Sequence[RunResults], rows: Sequence[Row], statuses: Sequenc
 
 
 def frame(rows: Sequence[Row], columns: Sequence[str], *, with_paper: bool = True) -> pd.DataFrame:
-    """The numeric frame of a table (column order of :class:`TableResult`)."""
+    """The numeric frame of a table (column order of :class:`TableResult`); ``M no
+    interval`` only for the columns whose rows say it."""
     ordered = ["row", "model", "source", "status", "paper_data", *META_COLUMNS]
     for column in columns:
         if with_paper:
             ordered += [f"{column} paper", f"{column} paper text", f"{column} paper uncertain", f"{column} paper note"]
         ordered += [f"{column} ours", f"{column} low", f"{column} high", f"{column} Δ"]
+        flag = f"{column} {NO_INTERVAL}"
+        if any(flag in row for row in rows):
+            ordered.append(flag)
     result = pd.DataFrame(list(rows)).reindex(columns=ordered)
     for key in ("seed", "n"):
         result[key] = pd.to_numeric(result[key], errors="coerce").astype("Int64")
