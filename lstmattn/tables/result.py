@@ -7,9 +7,9 @@ Markdown and HTML come from pandas (``DataFrame.to_markdown``, ``DataFrame.to_ht
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -91,6 +91,28 @@ class TableResult:
         if rows.empty or f"{column} Δ" not in rows:
             return float("nan")
         return float(rows.iloc[row][f"{column} Δ"])
+
+    def seed_rows(self, model: str, seeds: Sequence[int]) -> "TableResult":
+        """The evaluated rows of ``model`` under ``seeds``, one per run, with the range of
+        each estimate over them in a note: each row's interval is the slice-level
+        uncertainty of one run, the spread of the rows is the seed noise, and here the two
+        are read side by side. Build ``self`` with ``seed=None`` so that it holds every seed."""
+        rows = self.frame[(self.frame["model"] == model) & (self.frame["status"] == "evaluated")
+                          & self.frame["seed"].isin(list(seeds))].sort_values("seed")
+        found = [int(seed) for seed in rows["seed"]]
+        ranges = []
+        for column in self.columns:
+            values = rows[f"{column} ours"].dropna().astype(float)
+            if len(values) > 1:
+                decimals = decimals_for(self.units[column])
+                ranges.append(f"{column} {values.min():.{decimals}f}–{values.max():.{decimals}f}")
+        spread = (f"Range of the estimates over the {len(found)} seeds: {'; '.join(ranges)}." if ranges
+                  else "Only one seed was run, so the seed noise is unknown here.")
+        bracket = self.title.rfind(" [")
+        head, tail = (self.title[:bracket], self.title[bracket:]) if self.title.endswith("]") and bracket > 0 else (self.title, "")
+        seeds_text = ", ".join(str(seed) for seed in found) or "none run"
+        return replace(self, name=f"{self.name}_seeds", title=f"{head}, {model} under seeds {seeds_text}{tail}",
+                       frame=rows.reset_index(drop=True), notes=(spread, *self.notes))
 
     @property
     def shows_delta(self) -> bool:
