@@ -25,6 +25,10 @@ chapter 4's classifier claims is classified by its column and checked against it
 * run columns: ``run_id`` (a run folder), ``seed`` (``record.json``), ``n`` (the result
   file's), ``commit``, ``profile``, ``data``, ``provenance``; ``Model``/``Source`` against
   the paper row or the run's variant.
+* banner and notes: the banner above a result table names exactly the runs of its rows
+  (their number, seeds, commits, profile, and PHANTOM DATA exactly when one ran on
+  phantoms); the § note names exactly the runs with § cells, and the range note of a
+  seed table (chapters 3 and 4) equals the range of its rows.
 
 A column or table the test does not know, or a value it cannot parse where a number is
 expected, fails with the table's title, row and column. The numbers glued into the prose
@@ -60,12 +64,17 @@ BUILT_RUNS = os.environ.get("LSTMATTN_BUILT_RUNS")
 built_book = pytest.mark.skipif(not (BUILT_BOOK and BUILT_RUNS),
                                 reason="set LSTMATTN_BUILT_BOOK and LSTMATTN_BUILT_RUNS (.ci/run does)")
 
-#: Each table's title (the bold line above it; none for plain pandas frames) → its cells.
+#: Each table's title (the bold line above it; none for plain pandas frames), banner (the
+#: line above the title), notes (the list below it) and cells.
 TABLES_WITH_TITLES_JS = """
 tables => tables.map(t => {
   const before = t.previousElementSibling;
+  const banner = before && before.previousElementSibling;
+  const after = t.nextElementSibling;
   return {
     title: before && before.tagName !== 'STYLE' ? before.textContent.trim() : "",
+    banner: banner && banner.tagName === 'DIV' ? banner.textContent.trim() : "",
+    notes: after && after.tagName === 'UL' ? Array.from(after.querySelectorAll('li')).map(li => li.textContent.trim()) : [],
     headers: Array.from(t.querySelectorAll('thead tr:last-child th')).map(c => c.textContent.trim()),
     rows: Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.querySelectorAll('th, td')).map(c => c.textContent.trim())),
   };
@@ -351,6 +360,9 @@ def check_result_table(table: Mapping[str, Any], runs: Runs) -> int:
     title, headers = table["title"], table["headers"]
     family = family_of(title)
     checked = 0
+    if "banner" in table:
+        check_banner(table, runs)
+        check_notes(table, runs)
     for index, row in enumerate(table["rows"]):
         if len(row) != len(headers):
             raise TableError(f"{title!r}, row {index}: {len(row)} cells under {len(headers)} headers")
@@ -362,6 +374,63 @@ def check_result_table(table: Mapping[str, Any], runs: Runs) -> int:
         except TableError as error:
             raise TableError(f"{where}: {error}") from None
     return checked
+
+
+def _table_runs(table: Mapping[str, Any]) -> list[str]:
+    """The run ids a result table shows, in order, each once."""
+    index = list(table["headers"]).index("run_id")
+    return list(dict.fromkeys(row[index] for row in table["rows"] if row[index]))
+
+
+def check_banner(table: Mapping[str, Any], runs: Runs) -> None:
+    """The banner above a result table names exactly the runs of its rows: their number,
+    seeds, commits and profile, and says PHANTOM DATA exactly when one ran on phantoms."""
+    title, text, shown = table["title"], table["banner"], _table_runs(table)
+    if not text:
+        raise TableError(f"{title!r}: no banner above the table")
+    if not shown:
+        if not text.startswith("No evaluated runs"):
+            raise TableError(f"{title!r}: no run in the table, but the banner says {text!r}")
+        return
+    found = re.search(r"Profile '([^']+)'.*?; (\d+) run\(s\); seed\(s\) ([\d, ]+?)(?:;|\.).*commit\(s\) ([0-9a-f, ]+)\.$", text)
+    if not found:
+        raise TableError(f"{title!r}: banner {text!r} does not name profile, runs, seeds and commits")
+    profile, count, seeds, commits = found.groups()
+    records = [runs.record(run_id) for run_id in shown]
+    expected = {
+        "profile": {record["identity"]["profile"] for record in records} == {profile},
+        "run count": int(count) == len(shown),
+        "seeds": seeds.split(", ") == [str(seed) for seed in sorted({record["identity"]["seed"] for record in records})],
+        "commits": commits.split(", ") == sorted({str(record["git_commit"])[:12] for record in records}),
+        "phantom": text.startswith("PHANTOM DATA") == any(record["identity"]["is_phantom"] for record in records),
+    }
+    wrong = [name for name, ok in expected.items() if not ok]
+    if wrong:
+        raise TableError(f"{title!r}: banner {text!r} disagrees with the runs {shown} on {', '.join(wrong)}")
+
+
+def check_notes(table: Mapping[str, Any], runs: Runs) -> None:
+    """The notes under a result table that carry run results: the § note names exactly
+    the runs whose values show §, and a seed table's range note equals the rows' range."""
+    headers, rows = list(table["headers"]), table["rows"]
+    for note in table["notes"]:
+        if note.startswith(f"{NO_INTERVAL_MARK} no interval:"):
+            marked = [row[headers.index("run_id")] for row in rows
+                      if any(cell.endswith(f" {NO_INTERVAL_MARK}") for cell in row)]
+            named = note.split(":", 1)[1].split(" was ")[0].split(" were ")[0].strip().split(", ")
+            if sorted(dict.fromkeys(marked)) != sorted(named):
+                raise TableError(f"{table['title']!r}: § note names {named}, § cells belong to {marked}")
+        elif note.startswith("Range of the estimates over the "):
+            count = int(re.match(r"Range of the estimates over the (\d+) seeds", note).group(1))
+            if count != len(rows):
+                raise TableError(f"{table['title']!r}: range note over {count} seeds, {len(rows)} rows")
+            for part in note.split(" seeds: ", 1)[1].rstrip(".").split("; "):
+                column, span = part.rsplit(" ", 1)
+                low, high = span.split(DASH)
+                values = [float(OURS.match(row[headers.index(f"{column} ours")]).group(1)) for row in rows]
+                if not (agrees(low, min(values)) and agrees(high, max(values))):
+                    raise TableError(f"{table['title']!r}: range note {column} {low}–{high}, rows "
+                                     f"{min(values)}–{max(values)}")
 
 
 def _check_row(family: Family, headers: Sequence[str], cells: Mapping[str, str], runs: Runs) -> int:
@@ -1344,3 +1413,34 @@ def test_the_results_page_repeats_the_chapters_tables_and_its_downloads_exist(pa
     links = re.findall(r'href="(_downloads/[^"]+)"', (html / "results.html").read_text(encoding="utf-8"))
     assert {link.rsplit("/", 1)[1] for link in links} >= {"record.json", "config.yaml"}
     assert all((html / link).is_file() for link in links), [link for link in links if not (html / link).is_file()]
+
+
+_BANNER = ("PHANTOM DATA — these numbers are NOT a reproduction of the paper: the models were trained and tested on "
+           "phantoms. Profile 'quick' (reduced settings, not the paper's training schedule); 2 run(s); seed(s) 0, 1; "
+           f"evaluated checkpoint(s) last; commit(s) {'a' * 12}.")
+_SEED_ONE_ROW = _ONE_SHOT_ROW[:3] + ["60.00 (50.00–65.00)", "95.74", "50.00 (40.00–55.00)",
+                                     "quick-one-shot-lstm-attention-s1", "1", "a" * 12, "60", "recomputed in this build"]
+
+
+def test_the_banner_and_the_notes_of_a_result_table_name_its_runs(fake_runs: Runs) -> None:
+    range_note = "Range of the estimates over the 2 seeds: F1 50.00–60.00; COVID-19 50.00–50.00."
+    check_notes({"title": "Table 1: x [per_image/all_classes]", "headers": ["AP@[0.5:0.95] ours", "run_id"],
+                 "rows": [["0.526 (0.500–0.600)", "a"], ["0.565 §", "b"]],
+                 "notes": ["Range of the estimates over the 2 seeds: AP@[0.5:0.95] 0.526–0.565."]}, fake_runs)
+    table = {**_table2([_ONE_SHOT_ROW, _SEED_ONE_ROW]), "banner": _BANNER, "notes": [range_note, "a plain note"]}
+    check_banner(table, fake_runs)
+    check_notes(table, fake_runs)
+    assert check_result_table(table, fake_runs) == 2 * len(table["headers"])
+    _raises(lambda: check_banner({**table, "banner": _BANNER.replace("2 run(s)", "3 run(s)")}, fake_runs), "run count")
+    _raises(lambda: check_banner({**table, "banner": _BANNER.replace("seed(s) 0, 1", "seed(s) 0")}, fake_runs), "seeds")
+    _raises(lambda: check_banner({**table, "banner": _BANNER.replace("a" * 12, "b" * 12)}, fake_runs), "commits")
+    _raises(lambda: check_banner({**table, "banner": _BANNER.replace("'quick'", "'paper'")}, fake_runs), "profile")
+    _raises(lambda: check_banner({**table, "banner": _BANNER.replace("PHANTOM DATA", "Data")}, fake_runs), "phantom")
+    _raises(lambda: check_banner({**table, "banner": ""}, fake_runs), "no banner")
+    _raises(lambda: check_notes({**table, "notes": [range_note.replace("60.00", "61.00")]}, fake_runs), "range note F1")
+    _raises(lambda: check_notes({**table, "notes": [range_note.replace("2 seeds", "3 seeds")]}, fake_runs), "3 seeds")
+    marked = dict(table, rows=[_ONE_SHOT_ROW[:3] + ["50.00 §"] + _ONE_SHOT_ROW[4:], _SEED_ONE_ROW])
+    good = f"§ no interval: {_ONE_SHOT_ROW[6]} was evaluated before the per-slice scores were kept."
+    check_notes({**marked, "notes": [good]}, fake_runs)
+    _raises(lambda: check_notes({**marked, "notes": [good.replace(_ONE_SHOT_ROW[6], _SEED_ONE_ROW[6])]}, fake_runs),
+            "§ note")

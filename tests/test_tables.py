@@ -557,11 +557,12 @@ def test_seed_rows_put_each_run_of_a_model_beside_the_spread_over_seeds(tmp_path
     for seed, ap50 in ((0, 0.6), (1, 0.7), (2, 0.65), (3, 0.99)):
         make_run(tmp_path, ONE_SHOT, seed=seed, segmentation=with_intervals(segmentation(ap50)))
     make_run(tmp_path, "mask-rcnn", seed=1, segmentation=with_intervals(segmentation(0.8)))
-    seeds = table1(tmp_path, "quick", seed=None).seed_rows(ONE_SHOT, [0, 1, 2])
+    seeds = table1(tmp_path, "quick", seed=None).seed_rows(ONE_SHOT, [0, 1, 2], tmp_path)
     assert list(seeds.frame["seed"]) == [0, 1, 2] and set(seeds.frame["model"]) == {ONE_SHOT}
     assert seeds.title.startswith("Table 1:") and seeds.title.endswith(f"{ONE_SHOT} under seeds 0, 1, 2 [per_image/all_classes]")
+    assert "3 run(s); seed(s) 0, 1, 2;" in seeds.banner
     assert seeds.all_notes()[0].startswith("Range of the estimates over the 3 seeds: AP@0.5 0.600–0.700;")
     shown = seeds.display_frame()["AP@0.5 ours"].tolist()
     assert shown == ["0.600 (0.580–0.620)", "0.700 (0.680–0.720)", "0.650 (0.630–0.670)"]
-    alone = table1(tmp_path, "quick", seed=None).seed_rows("mask-rcnn", [0, 1, 2])
+    alone = table1(tmp_path, "quick", seed=None).seed_rows("mask-rcnn", [0, 1, 2], tmp_path)
     assert len(alone.frame) == 1 and alone.all_notes()[0] == "Only one seed was run, so the seed noise is unknown here."

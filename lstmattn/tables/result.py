@@ -14,6 +14,8 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from lstmattn.io import atomic_write_text
+from lstmattn.results import read_runs
+from lstmattn.tables.banner import banner
 from lstmattn.tables.format import (
     DASH,
     INCONSISTENT_MARK,
@@ -92,11 +94,12 @@ class TableResult:
             return float("nan")
         return float(rows.iloc[row][f"{column} Δ"])
 
-    def seed_rows(self, model: str, seeds: Sequence[int]) -> "TableResult":
+    def seed_rows(self, model: str, seeds: Sequence[int], runs_root: str | Path) -> "TableResult":
         """The evaluated rows of ``model`` under ``seeds``, one per run, with the range of
         each estimate over them in a note: each row's interval is the slice-level
         uncertainty of one run, the spread of the rows is the seed noise, and here the two
-        are read side by side. Build ``self`` with ``seed=None`` so that it holds every seed."""
+        are read side by side. Build ``self`` with ``seed=None`` from ``runs_root`` so that
+        it holds every seed; the banner names the runs kept."""
         rows = self.frame[(self.frame["model"] == model) & (self.frame["status"] == "evaluated")
                           & self.frame["seed"].isin(list(seeds))].sort_values("seed")
         found = [int(seed) for seed in rows["seed"]]
@@ -111,8 +114,11 @@ class TableResult:
         bracket = self.title.rfind(" [")
         head, tail = (self.title[:bracket], self.title[bracket:]) if self.title.endswith("]") and bracket > 0 else (self.title, "")
         seeds_text = ", ".join(str(seed) for seed in found) or "none run"
+        profile = str(rows["profile"].iloc[0]) if len(rows) else ""
+        kept = [run for run in read_runs(runs_root, profile=profile or None) if run.run_id in set(rows["run_id"])]
         return replace(self, name=f"{self.name}_seeds", title=f"{head}, {model} under seeds {seeds_text}{tail}",
-                       frame=rows.reset_index(drop=True), notes=(spread, *self.notes))
+                       frame=rows.reset_index(drop=True), notes=(spread, *self.notes),
+                       banner=banner(kept, profile, Path(runs_root)) if kept else self.banner)
 
     @property
     def shows_delta(self) -> bool:
