@@ -313,3 +313,18 @@ def test_quotes_of_the_paper_are_verbatim() -> None:
         for quote in re.findall(r"(?<![^\s(])\"(\w[^\"]{60,}?\S)\"", " ".join(text.split())):
             quote = quote.rstrip(".")
             assert quote in paper, f"{name}: not in the paper: {quote!r}"
+
+
+def test_chapter_kernels_run_without_the_unencrypted_tcp_warning(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("\n".join(PARAMETERS_SOURCE), metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell("print('ran', chapter_parameters['max_steps'])")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, notebooks / "09_tiny.ipynb")
+    target = book.run_chapter(9, parameters=ChapterParameters(max_steps=3), out=tmp_path / "out",
+                              notebooks_dir=notebooks, cwd=tmp_path)
+    assert "ran 3" in json.dumps(nbformat.read(target, as_version=4).cells[-1].outputs)
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.err + captured.out

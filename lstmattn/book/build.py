@@ -127,6 +127,19 @@ def _select(chapters: Mapping[int, Path], wanted: Iterable[int] | None) -> dict[
     return dict(sorted(selected.items()))
 
 
+def _local_kernel_manager() -> type:
+    """A kernel manager whose kernels talk to papermill over local IPC sockets: over TCP
+    without CurveZMQ keys every chapter kernel prints a warning that its traffic is not
+    encrypted (issue 33, item 5)."""
+    from jupyter_client import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class LocalKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return LocalKernelManager
+
+
 def run_chapter(
     number: int,
     *,
@@ -176,6 +189,7 @@ def run_chapter(
                 progress_bar=False,
                 log_output=log_output,
                 report_mode=False,
+                kernel_manager_class=_local_kernel_manager(),
             )
     except PapermillExecutionError as error:
         os.replace(partial, target)
