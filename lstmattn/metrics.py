@@ -403,11 +403,7 @@ def roc_auc_ci(
     true, score = _to_numpy(y_true).astype(bool), _to_numpy(scores).astype(np.float64)
     estimate = roc_auc(true, score)
     picks = np.random.default_rng(seed).integers(len(true), size=(n_resamples, len(true)))
-    samples = _auc_of_ranks(true[picks], _mid_ranks(score[picks]))
-    samples = samples[~np.isnan(samples)]
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(samples, [tail, 1.0 - tail]) if len(samples) else (np.nan, np.nan)
-    return ConfidenceInterval(estimate, float(low), float(high), confidence)
+    return _percentile_interval(estimate, _auc_of_ranks(true[picks], _mid_ranks(score[picks])), confidence)
 
 
 # --------------------------------------------------------------------------- segmentation
